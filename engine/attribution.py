@@ -1,0 +1,48 @@
+"""Attribution methods: from a batch of views and a class to a per-pixel attribution.
+
+A method is ``fn(model, batch, target, **options) -> (attribution, scores)``: ``batch`` is
+(B, 3, H, W) in the network's input space, ``attribution`` is (B, C, H, W) with C = 3 (per colour
+channel) or 1, and ``scores`` is the (B,) unnormalised score ``S_target`` of each clean view.
+Gradients are taken with ``torch.autograd.grad`` inside ``torch.enable_grad()``, so nothing is
+written into the shared model.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from engine.models import LoadedModel
+
+Method = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+METHODS: dict[str, Method] = {}
+
+
+def register(name: str) -> Callable[[Method], Method]:
+    def add(fn: Method) -> Method:
+        METHODS[name] = fn
+        return fn
+
+    return add
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"Unknown method {name!r}; choose one of {', '.join(METHODS)}.") from None
+
+
+def score_gradient(module: torch.nn.Module, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``∂S_target/∂x`` for every view in one forward and one backward pass; also ``S_target``."""
+    with torch.enable_grad():
+        inputs = batch.detach().requires_grad_(True)
+        scores = module(inputs)[:, target]  # (B,)
+        (grad,) = torch.autograd.grad(scores.sum(), inputs)
+    return grad, scores.detach()
+
+
+@register("gradient")
+def gradient(model: LoadedModel, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Simonyan et al. (2013) §3.1: the plain gradient of the class score."""
+    return score_gradient(model.module, batch, target)

