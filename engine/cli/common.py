@@ -1,0 +1,36 @@
+"""Arguments and error handling shared by the subcommands."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import numpy as np
+
+from engine.images import load_image
+from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, load_model
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"one of {', '.join(MODEL_NAMES)} (default: %(default)s)")
+    parser.add_argument("--weights", default="pretrained", help="pretrained | random | PATH to a state dict (default: %(default)s)")
+    parser.add_argument("--device", default=None, help="cpu | cuda (default: CUDA when present)")
+
+
+def model_from_args(args: argparse.Namespace) -> LoadedModel:
+    return load_model(args.model, args.weights, device=args.device)
+
+
+def read_image(path: str) -> np.ndarray:
+    try:
+        return load_image(path)
+    except FileNotFoundError:
+        raise ValueError(f"No such file: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a folder, not an image file.") from None
+
+
+def print_json(payload: Any) -> None:
+    json.dump(payload, sys.stdout, indent=2)
+    sys.stdout.write("\n")
