@@ -1,0 +1,15 @@
+"""Router: page config, the shared sidebar (model, device), and the pages."""
+import streamlit as st
+
+import ui
+
+st.set_page_config(page_title="Deep Inside ConvNets", page_icon=":material/visibility:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/saliency.py", title="Class saliency (§3.1)", icon=":material/blur_on:"),
+]
+
+navigation = st.navigation(PAGES)
+ui.sidebar()
+navigation.run()

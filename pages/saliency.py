@@ -1,0 +1,53 @@
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from engine.render import blend, colourise
+from engine.saliency import REDUCTIONS
+
+st.title("Image-specific class saliency")
+st.caption("Simonyan et al. 2013, §3.1: linearise the class score around the image, `S_c(I) ≈ wᵀI + b` "
+           "with `w = ∂S_c/∂I` (one backward pass), and map `M[i,j] = max_c |w[i,j,c]|`.")
+
+model = ui.current_model()
+image = ui.image_picker()
+if image is None:
+    st.stop()
+
+controls = st.columns(4)
+views = controls[0].radio("Views", (1, 10), horizontal=True, key="sal_views",
+                          format_func=lambda v: "centre crop" if v == 1 else "10 views",
+                          help="The centre 224×224 crop of the 256-short-side image, or the paper's 10 sub-images "
+                               "(4 corners + centre, each mirrored) averaged and mapped back onto the photo. "
+                               "The 10-view averaging follows the paper's test protocol (wording unconfirmed).")
+reduce = controls[1].selectbox("Channel reduction", REDUCTIONS, key="sal_reduce",
+                               help="max-abs is the paper's. sum-abs, l2 and signed-max are what other tools do.")
+predictions = ui.cached_predict(model, image, top=5, views=views)
+with controls[2]:
+    target = ui.class_picker(model, top1=predictions[0].index, key="sal_class")
+opacity = controls[3].slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="sal_opacity")
+
+result = ui.cached_saliency(model, image, target=target, views=views, reduce=reduce)
+heat = colourise(result.saliency_hw)
+overlay = blend(image.image_hwc, heat, opacity)
+
+left, middle, right = st.columns(3)
+left.image(image.image_hwc, caption=f"{image.name} ({image.image_hwc.shape[1]}×{image.image_hwc.shape[0]})", width="stretch")
+middle.image(heat, caption=f"Saliency for “{result.label}” (S_c = {result.score:.2f})", width="stretch")
+right.image(overlay, caption="Overlay", width="stretch")
+
+chart = go.Figure(go.Bar(
+    x=[p.probability for p in predictions][::-1], y=[f"{p.label} ({p.index})" for p in predictions][::-1],
+    orientation="h", customdata=[p.logit for p in predictions][::-1],
+    hovertemplate="%{y}<br>probability %{x:.3f}<br>logit %{customdata:.2f}<extra></extra>"))
+chart.update_layout(title="Top-5 predictions", xaxis_title="probability", height=280, margin=dict(l=10, r=10, t=40, b=10))
+st.plotly_chart(chart, key="sal_predictions")
+
+name = f"{ui.stem(image)}_{result.class_index}_{reduce}_{views}views"
+downloads = st.columns(3)
+with downloads[0]:
+    ui.png_download("Overlay (PNG)", overlay, f"{name}_overlay.png", key="dl_overlay")
+with downloads[1]:
+    ui.png_download("Heat map (PNG)", heat, f"{name}_heat.png", key="dl_heat")
+with downloads[2]:
+    ui.npy_download("Raw map (.npy, float32 H×W)", result.saliency_hw, f"{name}.npy", key="dl_npy")

@@ -1,0 +1,170 @@
+"""The one non-page module that imports streamlit: cached model and results, shared widgets.
+
+Everything that crosses pages (the model choice, the current image, the chosen class) lives under
+the session-state keys named here, once.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+from engine.images import ImageError, encode_png, load_image
+from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, ModelLoadError, load_model
+from engine.saliency import compute_saliency, predict
+
+ROOT = Path(__file__).resolve().parent
+ASSETS = ROOT / "assets"
+MODEL_KEY, WEIGHTS_KEY = "model_name", "model_weights"  # sidebar widgets
+IMAGE_KEY = "current_image"  # ImageInput shared by every page
+ROUTED_KEY = "_routed_by_app"  # set by app.py's frame; absent only in a legacy pages/ run
+LEGACY_RERUN_KEY = "_legacy_rerun_done"
+
+# pages/ holds st.Page scripts routed by app.py. Until app.py has once called st.navigation, a
+# fresh server treats pages/ as legacy auto-discovered pages and runs a deep-linked page without
+# app.py's frame (no sidebar). Switch the legacy mode off for the process as soon as ui loads.
+PagesManager.uses_pages_directory = False
+UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
+UI_WEIGHTS = ("pretrained", "random")  # the UI never opens a user-supplied path
+
+
+@dataclass(frozen=True, eq=False)
+class ImageInput:
+    name: str
+    digest: str  # sha256 of the file's bytes: the cache key of everything computed from it
+    image_hwc: np.ndarray
+
+
+# ---------------------------------------------------------------- model
+@st.cache_resource(max_entries=4, show_spinner="Loading the model (once per server process)…")
+def get_model(name: str, weights: str) -> LoadedModel:
+    return load_model(name, weights)
+
+
+def model_key(model: LoadedModel) -> str:
+    return f"{model.name}|{model.weights}|{model.device}"
+
+
+def sidebar() -> LoadedModel:
+    """Model and weights choice; a model that cannot load is reported and the embedded one used."""
+    st.session_state[ROUTED_KEY] = True
+    with st.sidebar:
+        st.selectbox("Model", MODEL_NAMES, key=MODEL_KEY, help=(
+            "efficientnet_lite0 ships its ImageNet weights and works offline. torchvision:vgg16 is the "
+            "closest to the paper's network; its pretrained weights must be in the local torch cache."))
+        st.radio("Weights", UI_WEIGHTS, key=WEIGHTS_KEY, horizontal=True,
+                 help="'random' is a seeded, untrained network: useful for sanity checks.")
+        model = current_model()
+        st.caption(f"Running **{model.name}** ({model.weights}) on **{device_label(model)}**")
+    return model
+
+
+def current_model() -> LoadedModel:
+    if ROUTED_KEY not in st.session_state and not st.session_state.get(LEGACY_RERUN_KEY):
+        st.session_state[LEGACY_RERUN_KEY] = True  # the first run went the legacy way: once more, routed
+        st.rerun()
+    name = st.session_state.get(MODEL_KEY, DEFAULT_MODEL)
+    weights = st.session_state.get(WEIGHTS_KEY, "pretrained")
+    try:
+        return get_model(name, weights)
+    except ModelLoadError as exc:
+        st.sidebar.error(f"{exc}\n\nUsing the embedded {DEFAULT_MODEL} instead.")
+        return get_model(DEFAULT_MODEL, "pretrained")
+
+
+def device_label(model: LoadedModel) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "CPU"
+
+
+# ---------------------------------------------------------------- images
+@st.cache_data(max_entries=32, show_spinner=False)
+def decode(data: bytes, name: str) -> ImageInput:
+    return ImageInput(name, hashlib.sha256(data).hexdigest(), load_image(data))
+
+
+DEMO_ORDER = ("cat", "espresso", "astronaut", "grace_hopper", "rocket")  # the paper's kind of photo first
+
+
+def demo_images() -> dict[str, Path]:
+    files = sorted(ASSETS.glob("*.jpg"), key=lambda p: (DEMO_ORDER + (p.stem,)).index(p.stem))
+    return {p.stem.replace("_", " "): p for p in files}
+
+
+def image_picker(key: str = "image") -> ImageInput | None:
+    """A demo image or an upload; the choice is kept for the other pages."""
+    demos = demo_images()
+    current: ImageInput | None = st.session_state.get(IMAGE_KEY)
+    names = list(demos)
+    index = names.index(current.name) if current is not None and current.name in demos else 0
+    left, right = st.columns([1, 2])
+    demo = left.selectbox("Demo image", names, index=index, key=f"{key}_demo")
+    upload = right.file_uploader("…or upload your own", type=UPLOAD_TYPES, key=f"{key}_upload",
+                                 help="PNG, JPEG, WebP, BMP, TIFF or GIF (first frame), up to 40 MP.")
+    try:
+        if upload is not None:
+            chosen = decode(upload.getvalue(), upload.name)
+        else:
+            chosen = decode(demos[demo].read_bytes(), demo)
+    except ImageError as exc:
+        st.error(f"Cannot use {upload.name if upload else demo}: {exc}")
+        return None
+    st.session_state[IMAGE_KEY] = chosen
+    return chosen
+
+
+def class_picker(model: LoadedModel, *, top1: int, key: str, label: str = "Target class") -> int:
+    """Top-1 by default, or any of the 1000 classes: type to search by name or index."""
+    names = model.categories
+    choice = st.selectbox(
+        label, [None, *range(len(names))], key=key,
+        format_func=lambda i: f"Top-1 prediction ({names[top1]})" if i is None else f"{i} · {names[i]}",
+        help="Type to search the 1000 ImageNet classes by name or index.")
+    return top1 if choice is None else int(choice)
+
+
+# ---------------------------------------------------------------- cached engine calls
+@st.cache_data(max_entries=64, show_spinner=False)
+def _predict(_model: LoadedModel, key: str, _image: np.ndarray, digest: str, top: int, views: int):
+    return predict(_model, _image, top=top, views=views)
+
+
+def cached_predict(model: LoadedModel, image: ImageInput, *, top: int = 5, views: int = 1):
+    return _predict(model, model_key(model), image.image_hwc, image.digest, top, views)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _saliency(_model: LoadedModel, key: str, _image: np.ndarray, digest: str, kwargs_json: str):
+    return compute_saliency(_model, _image, **json.loads(kwargs_json))
+
+
+def cached_saliency(model: LoadedModel, image: ImageInput, **kwargs: Any):
+    """``engine.saliency.compute_saliency`` cached by model, image digest and JSON-able kwargs."""
+    return _saliency(model, model_key(model), image.image_hwc, image.digest, json.dumps(kwargs, sort_keys=True))
+
+
+# ---------------------------------------------------------------- downloads
+def png_download(label: str, image: np.ndarray, file_name: str, key: str) -> None:
+    st.download_button(label, encode_png(image), file_name=file_name, mime="image/png", key=key, icon=":material/download:")
+
+
+def npy_download(label: str, array: np.ndarray, file_name: str, key: str) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    st.download_button(label, buffer.getvalue(), file_name=file_name, mime="application/octet-stream", key=key, icon=":material/download:")
+
+
+def json_download(label: str, payload: Any, file_name: str, key: str) -> None:
+    st.download_button(label, json.dumps(payload, indent=2), file_name=file_name, mime="application/json", key=key, icon=":material/download:")
+
+
+def stem(image: ImageInput) -> str:
+    return Path(image.name).stem.replace(" ", "_") or "image"
