@@ -1,0 +1,158 @@
+"""Saliency methods later than the paper, beside its §3.1 gradient (Simonyan et al. 2013).
+
+- SmoothGrad (Smilkov et al. 2017): the gradient averaged over noisy copies ``x + N(0, σ²)``.
+- Integrated Gradients (Sundararajan et al. 2017): ``(x - x')·∫₀¹ ∂S(x' + α(x - x'))/∂x dα``, with
+  its completeness check ``Σ IG ≈ S(x) - S(x')``.
+- Grad-CAM (Selvaraju et al. 2017): ``ReLU(Σ_k α_k A^k)`` with ``α_k`` the spatial mean of
+  ``∂S/∂A^k`` at the last convolutional block, upsampled to the view.
+
+Noisy copies and integration steps run as batches (``batch_size`` images per pass), never as a
+Python loop of single images. Noise comes from an explicit seeded ``torch.Generator``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.functional import gaussian_blur
+
+from engine.attribution import register, score_gradient
+from engine.models import LoadedModel
+from engine import rules  # module import: engine.attribution imports this module at its end
+from engine.views import normalise
+
+BASELINES = ("black", "blurred")
+INTEGRATIONS = ("gauss-legendre", "riemann-middle")
+
+
+def _scores(module: torch.nn.Module, batch: torch.Tensor, target: int) -> torch.Tensor:
+    with torch.inference_mode():
+        return module(batch)[:, target].float()
+
+
+def _chunked_gradient(module: torch.nn.Module, inputs: torch.Tensor, target: int, batch_size: int) -> torch.Tensor:
+    """``∂S_target/∂x`` for every row of ``inputs`` (N, 3, H, W), ``batch_size`` rows per pass."""
+    return torch.cat([score_gradient(module, part, target)[0] for part in inputs.split(batch_size)])
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+    return int(batch_size)
+
+
+# ---------------------------------------------------------------- SmoothGrad
+def noise_sigma(model: LoadedModel, noise: float) -> torch.Tensor:
+    """σ per colour channel: ``noise`` × the range of the input space, (1 − 0)/std_c; (1, 3, 1, 1)."""
+    std = torch.tensor(model.preprocessing.std, device=model.device)
+    return (noise / std).view(1, 3, 1, 1)
+
+
+@register("smoothgrad")
+def smoothgrad(model: LoadedModel, batch: torch.Tensor, target: int, *, samples: int = 25, noise: float = 0.15,
+               seed: int = 0, batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradient averaged over ``samples`` noisy copies of each view (raw gradients, as Smilkov et al.).
+
+    ``noise`` is σ as a fraction of the input range (0.15 is the middle of the paper's 10-20%).
+    """
+    if int(samples) < 1:
+        raise ValueError(f"SmoothGrad needs at least 1 sample; got {samples}.")
+    if not 0.0 <= float(noise) <= 1.0:
+        raise ValueError(f"SmoothGrad noise is a fraction of the input range, 0..1; got {noise}.")
+    batch_size = _check_batch_size(batch_size)
+    generator = torch.Generator(device=batch.device).manual_seed(int(seed))
+    views, samples = batch.shape[0], int(samples)
+    noisy = batch.repeat_interleave(samples, 0)  # (B·n, 3, H, W), view-major
+    noisy += torch.randn(noisy.shape, generator=generator, device=batch.device, dtype=batch.dtype) * noise_sigma(model, noise)
+    grads = _chunked_gradient(model.module, noisy, target, batch_size)
+    return grads.view(views, samples, *batch.shape[1:]).mean(1), _scores(model.module, batch, target)
+
+
+# ---------------------------------------------------------------- Integrated Gradients
+@dataclass(frozen=True, eq=False)
+class IntegratedGradients:
+    """Attributions and the completeness check ``Σ IG`` vs ``S(x) - S(x')``, per view."""
+
+    attribution: torch.Tensor  # (B, 3, H, W)
+    scores: torch.Tensor  # (B,) S(x)
+    baseline_scores: torch.Tensor  # (B,) S(x')
+    attribution_sums: torch.Tensor  # (B,) Σ IG
+
+    @property
+    def completeness_gap(self) -> torch.Tensor:
+        """``Σ IG − (S(x) − S(x'))``: zero for exact integration."""
+        return self.attribution_sums - (self.scores - self.baseline_scores)
+
+
+def make_baseline(model: LoadedModel, batch: torch.Tensor, baseline: str, *, blur_sigma: float = 5.0) -> torch.Tensor:
+    """``black``: the zero image of [0, 1] space, normalised; ``blurred``: the view under a Gaussian blur."""
+    if baseline == "black":
+        return normalise(torch.zeros_like(batch), model.preprocessing)
+    if baseline == "blurred":
+        if blur_sigma <= 0:
+            raise ValueError(f"blur_sigma must be positive; got {blur_sigma}.")
+        size = min(2 * math.ceil(3 * blur_sigma) + 1, 2 * (min(batch.shape[-2:]) // 2) - 1)
+        return gaussian_blur(batch, [size, size], [float(blur_sigma)] * 2)
+    raise ValueError(f"Unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}.")
+
+
+def integration_nodes(steps: int, integration: str) -> tuple[np.ndarray, np.ndarray]:
+    """Points α in (0, 1) and weights summing to 1 for ``∫₀¹ f(α) dα``."""
+    if int(steps) < 1:
+        raise ValueError(f"Integrated Gradients needs at least 1 step; got {steps}.")
+    if integration == "gauss-legendre":
+        nodes, weights = np.polynomial.legendre.leggauss(int(steps))
+        return (nodes + 1) / 2, weights / 2
+    if integration == "riemann-middle":
+        return (np.arange(int(steps)) + 0.5) / steps, np.full(int(steps), 1.0 / steps)
+    raise ValueError(f"Unknown integration {integration!r}; choose one of {', '.join(INTEGRATIONS)}.")
+
+
+def integrate_gradients(model: LoadedModel, batch: torch.Tensor, target: int, *, baseline: str = "black",
+                        steps: int = 32, integration: str = "gauss-legendre", blur_sigma: float = 5.0,
+                        batch_size: int = 32) -> IntegratedGradients:
+    """Integrated Gradients of every view with its completeness check."""
+    batch_size = _check_batch_size(batch_size)
+    reference = make_baseline(model, batch, baseline, blur_sigma=blur_sigma)
+    alphas, weights = integration_nodes(steps, integration)
+    alphas_t = torch.as_tensor(alphas, dtype=batch.dtype, device=batch.device).view(-1, 1, 1, 1, 1)
+    weights_t = torch.as_tensor(weights, dtype=batch.dtype, device=batch.device).view(-1, 1, 1, 1, 1)
+    delta = batch - reference
+    path = (reference.unsqueeze(0) + alphas_t * delta.unsqueeze(0)).flatten(0, 1)  # (steps·B, 3, H, W)
+    grads = _chunked_gradient(model.module, path, target, batch_size).view(len(alphas), *batch.shape)
+    attribution = delta * (weights_t * grads).sum(0)
+    return IntegratedGradients(
+        attribution, _scores(model.module, batch, target), _scores(model.module, reference, target),
+        attribution.flatten(1).sum(1).float(),
+    )
+
+
+@register("integrated-gradients")
+def integrated_gradients(model: LoadedModel, batch: torch.Tensor, target: int, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integrated Gradients (options as ``integrate_gradients``: baseline, steps, integration, ...)."""
+    result = integrate_gradients(model, batch, target, **options)
+    return result.attribution, result.scores
+
+
+# ---------------------------------------------------------------- Grad-CAM
+def grad_cam_layer(model: LoadedModel, layer: str | None) -> str:
+    return rules.last_conv_layer(model) if layer in (None, "", "auto") else layer
+
+
+@register("gradcam")
+def gradcam(model: LoadedModel, batch: torch.Tensor, target: int, *, layer: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grad-CAM at ``layer`` (default: the last convolutional block), (B, 1, H, W) at the view size."""
+    layer = grad_cam_layer(model, layer)
+    twin = rules.rule_copy(model.module, "gradient", capture=layer)
+    with torch.enable_grad():
+        scores = twin(batch.detach().requires_grad_(True))[:, target]
+        activations = rules.capture_of(twin, layer).take()  # (B, K, h, w)
+        if activations.dim() != 4:
+            raise ValueError(f"Layer {layer!r} does not output a (B, C, h, w) feature map.")
+        (grads,) = torch.autograd.grad(scores.sum(), activations)
+    weights = grads.mean((2, 3), keepdim=True)  # (B, K, 1, 1): α_k
+    cam = F.relu((weights * activations.detach()).sum(1, keepdim=True))  # (B, 1, h, w)
+    return F.interpolate(cam, size=batch.shape[-2:], mode="bilinear", align_corners=False), scores.detach()
