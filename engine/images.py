@@ -14,6 +14,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 40_000_000  # 40 MP: a large phone photo fits; bigger is refused before decoding
+MAX_ASPECT = 20  # long side / short side: the model's views resize the short side to 256, so a
+# 1×30000 strip (a 170-byte PNG) would become a 256×7.7M image (6 GB); a 20:1 panorama still fits
 MAX_BYTES = 50 * 1024 * 1024  # mirrors .streamlit/config.toml's server.maxUploadSize (MB)
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 
@@ -58,6 +60,11 @@ def _check_size(size: tuple[int, int]) -> None:
         raise ImageError(
             f"The image is {width}×{height} = {width * height / 1e6:.0f} MP; "
             f"the limit is {MAX_PIXELS / 1e6:.0f} MP. Please downscale it first."
+        )
+    if max(width, height) > MAX_ASPECT * min(width, height) and max(width, height) > 256:
+        raise ImageError(
+            f"The image is {width}×{height}: its long side is more than {MAX_ASPECT} times its short side. "
+            "Please crop it first."
         )
 
 
