@@ -1,0 +1,257 @@
+"""Weakly supervised segmentation from class saliency, Simonyan, Vedaldi & Zisserman (2013), §3.2.
+
+Saliency quantiles give seeds (foreground above the 95% quantile, background below the 30%), the
+seeds fit two colour mixtures (``engine.gmm``), and a GrabCut-style graph cut (Boykov & Jolly 2001,
+Rother et al. 2004) labels every pixel: unary = -log likelihood under each mixture, pairwise =
+contrast-sensitive Potts ``γ·exp(-β‖z_p - z_q‖²)/dist(p, q)`` on the 8-neighbourhood with
+``β = 1/(2⟨‖z_p - z_q‖²⟩)``. The largest connected component of the foreground is the object and its
+bounding box the localisation.
+
+Seed maps are uint8 (H, W) arrays of the codes below (saved as a palette PNG by ``engine.masks``).
+Hand seeds are hard constraints and override automatic ones; automatic seeds only fit the colour
+models, except the optional hard ones (the reference code's 99.5% / 0.5% quantiles).
+
+Resolution: the GrabCut rounds (fit, cut, re-fit, ...) run with the long side at most ``coarse_side``
+(160 px); one banded cut (``engine.graphcut.banded_cut``) then re-labels a band a few pixels wide
+around that boundary at the working size, the photo's own size up to ``max_side`` (512 px long side);
+larger photos are cut at 512 px and the mask is upsampled, with hard seeds re-imposed at full
+resolution. γ is given at a 256-pixel short side (the reference code's γ=150 there) and scaled
+linearly with the short side of each grid: unaries add up over the area (∝ side²) and the Potts term
+over the boundary (∝ γ·side), so this keeps their balance, and the cut's shape, across resolutions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from engine.gmm import COMPONENTS, EM_ITERATIONS, GaussianMixture, fit_gmm, log_likelihood
+from engine.graphcut import banded_cut, boundary_band, cut, pairwise_weights
+
+NONE, HAND_BACKGROUND, HAND_FOREGROUND = 0, 1, 2  # what a person paints: hard constraints
+AUTO_BACKGROUND, AUTO_FOREGROUND = 3, 4  # saliency quantiles: fit the colour models only
+AUTO_HARD_BACKGROUND, AUTO_HARD_FOREGROUND = 5, 6  # optional extreme quantiles: hard constraints
+FOREGROUND_CODES = (HAND_FOREGROUND, AUTO_FOREGROUND, AUTO_HARD_FOREGROUND)
+BACKGROUND_CODES = (HAND_BACKGROUND, AUTO_BACKGROUND, AUTO_HARD_BACKGROUND)
+HAND_CODES = (HAND_BACKGROUND, HAND_FOREGROUND)
+HARD_FOREGROUND_CODES = (HAND_FOREGROUND, AUTO_HARD_FOREGROUND)
+HARD_BACKGROUND_CODES = (HAND_BACKGROUND, AUTO_HARD_BACKGROUND)
+
+FG_QUANTILE = 0.95  # the paper's foreground seeds: saliency above the 95% quantile
+BG_QUANTILE = 0.30  # ... background seeds: below the 30% quantile
+HARD_QUANTILES = (0.995, 0.005)  # the reference code's clamped seeds, when asked for
+GAMMA = 150.0  # the reference code's Potts weight at a 256-pixel short side (GrabCut's paper: 50)
+GAMMA_SHORT_SIDE = 256
+ITERATIONS = 5  # GrabCut rounds (fit, cut); the labelling rarely changes after a few
+MAX_SIDE = 512  # long side of the final cut; above it: downscale, cut, upsample
+COARSE_SIDE = 160  # long side of the GrabCut rounds; a banded cut then refines up to MAX_SIDE
+
+@dataclass(frozen=True, eq=False)
+class Segmentation:
+    """A foreground mask at the photo's resolution, its box, and how it was obtained."""
+
+    is_foreground_hw: np.ndarray  # bool (H, W): the kept component(s) of the cut's foreground
+    bbox: tuple[int, int, int, int] | None  # (x0, y0, x1, y1) in pixels, x1/y1 exclusive; None if empty
+    seeds_hw: np.ndarray  # uint8 (H, W) seed codes used (hand over automatic)
+    iterations: int
+    energies: tuple[float, ...]  # the cut's energy after each round (non-increasing in theory)
+    gamma: float  # as given, at a 256-pixel short side
+    working_hw: tuple[int, int]  # the size the cut ran at
+    colour_models: tuple[GaussianMixture, GaussianMixture]  # (foreground, background), last fitted
+
+    @property
+    def area(self) -> int:
+        return int(self.is_foreground_hw.sum())
+
+
+def automatic_seeds(
+    saliency_hw: np.ndarray,
+    *,
+    fg_quantile: float = FG_QUANTILE,
+    bg_quantile: float = BG_QUANTILE,
+    hard_quantiles: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Seed codes (H, W) uint8 from a saliency map: AUTO_FOREGROUND at or above the ``fg_quantile``
+    quantile, AUTO_BACKGROUND at or below ``bg_quantile``; with ``hard_quantiles=(hi, lo)`` also the
+    AUTO_HARD_* codes beyond those (e.g. ``HARD_QUANTILES``). Ties at a flat map go to foreground."""
+    saliency = np.asarray(saliency_hw, dtype=np.float64)
+    if saliency.ndim != 2 or saliency.size == 0:
+        raise ValueError(f"The saliency map must be a non-empty (H, W) array; got shape {saliency.shape}.")
+    if not 0.0 <= bg_quantile < fg_quantile <= 1.0:
+        raise ValueError(f"Need 0 ≤ background quantile < foreground quantile ≤ 1; got {bg_quantile} and {fg_quantile}.")
+    saliency = np.nan_to_num(saliency)
+    fg_level, bg_level = np.quantile(saliency, [fg_quantile, bg_quantile])
+    seeds = np.zeros(saliency.shape, np.uint8)
+    seeds[saliency <= bg_level] = AUTO_BACKGROUND
+    seeds[saliency >= fg_level] = AUTO_FOREGROUND
+    if hard_quantiles is not None:
+        hard_hi, hard_lo = hard_quantiles
+        if not 0.0 <= hard_lo <= bg_quantile and fg_quantile <= hard_hi <= 1.0:
+            raise ValueError(f"Hard quantiles {hard_quantiles} must lie outside ({bg_quantile}, {fg_quantile}).")
+        hi_level, lo_level = np.quantile(saliency, [hard_hi, hard_lo])
+        seeds[(saliency <= lo_level) & (seeds == AUTO_BACKGROUND)] = AUTO_HARD_BACKGROUND
+        seeds[(saliency >= hi_level) & (seeds == AUTO_FOREGROUND)] = AUTO_HARD_FOREGROUND
+    return seeds
+
+
+def merge_seeds(automatic_hw: np.ndarray, hand_hw: np.ndarray | None) -> np.ndarray:
+    """Automatic seed codes with the hand ones (HAND_* codes of ``hand_hw``) painted over them."""
+    if hand_hw is None:
+        return automatic_hw.copy()
+    if hand_hw.shape != automatic_hw.shape:
+        raise ValueError(f"The hand seed map is {hand_hw.shape[1]}×{hand_hw.shape[0]} but the image is "
+                         f"{automatic_hw.shape[1]}×{automatic_hw.shape[0]}.")
+    is_hand = np.isin(hand_hw, HAND_CODES)
+    return np.where(is_hand, hand_hw, automatic_hw).astype(np.uint8)
+
+
+def segment(
+    image_hwc: np.ndarray,
+    seeds_hw: np.ndarray,
+    *,
+    iterations: int = ITERATIONS,
+    gamma: float = GAMMA,
+    components: int = COMPONENTS,
+    max_side: int = MAX_SIDE,
+    coarse_side: int = COARSE_SIDE,
+    colour_models: tuple[GaussianMixture, GaussianMixture] | None = None,
+    seed: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
+) -> Segmentation:
+    """GrabCut from seed codes: fit the colour models (or start from ``colour_models``), cut, re-fit
+    on the cut, ``iterations`` cuts in all, at ``coarse_side``; then one banded cut at the working
+    size; keep the largest component (and any holding a hand foreground seed). A re-cut after an
+    edit: ``segment(image, new_seeds, colour_models=previous.colour_models, iterations=1)``."""
+    image_hwc, seeds_hw = _validate(image_hwc, seeds_hw, iterations, gamma, max_side)
+    rng = np.random.default_rng(seed)
+    work_hwc, work_seeds = _to_working_size(image_hwc, seeds_hw, max_side)
+    coarse_hwc, coarse_seeds = _to_working_size(image_hwc, seeds_hw, min(coarse_side, max_side))
+    if not (np.isin(coarse_seeds, FOREGROUND_CODES).any() and np.isin(coarse_seeds, BACKGROUND_CODES).any()):
+        coarse_hwc, coarse_seeds = work_hwc, work_seeds  # seeds too small to survive downscaling
+    colour_models, is_fg, energies = _grabcut(coarse_hwc, coarse_seeds, iterations, gamma, components,
+                                              colour_models, rng, on_step)
+    if coarse_seeds.shape != work_seeds.shape:
+        is_fg = _refine(work_hwc, work_seeds, _upsample(is_fg, work_seeds.shape), colour_models, gamma)
+    is_foreground = _upsample(is_fg, seeds_hw.shape)
+    is_foreground[np.isin(seeds_hw, HARD_FOREGROUND_CODES)] = True  # re-imposed at full resolution
+    is_foreground[np.isin(seeds_hw, HARD_BACKGROUND_CODES)] = False
+    is_foreground = keep_object(is_foreground, must_keep_hw=seeds_hw == HAND_FOREGROUND)
+    return Segmentation(is_foreground, bounding_box(is_foreground), seeds_hw, len(energies), tuple(energies),
+                        float(gamma), work_seeds.shape, colour_models)
+
+
+def _grabcut(image_hwc, seeds_hw, iterations, gamma, components, colour_models, rng, on_step):
+    """GrabCut rounds on one grid: (colour models, is_foreground (H, W), energies)."""
+    colours = image_hwc.reshape(-1, 3)
+    pairwise = pairwise_weights(image_hwc, _gamma_at(gamma, seeds_hw.shape))
+    hard_fg, hard_bg = np.isin(seeds_hw, HARD_FOREGROUND_CODES), np.isin(seeds_hw, HARD_BACKGROUND_CODES)
+    if colour_models is None:
+        colour_models = _fit_pair(colours, np.isin(seeds_hw, FOREGROUND_CODES).ravel(),
+                                  np.isin(seeds_hw, BACKGROUND_CODES).ravel(), components, rng, None)
+    energies = []
+    for step in range(iterations):
+        unary_fg, unary_bg = (-log_likelihood(m, colours).reshape(seeds_hw.shape) for m in colour_models)
+        is_fg, energy = cut(unary_fg, unary_bg, pairwise, hard_fg, hard_bg)
+        energies.append(energy)
+        if on_step is not None:
+            on_step(step + 1, iterations)
+        if step + 1 == iterations or is_fg.all() or not is_fg.any():
+            break  # done, or one side is empty: nothing to re-fit it on, the labelling is final
+        colour_models = _fit_pair(colours, is_fg.ravel(), ~is_fg.ravel(), components, rng, colour_models)
+    return colour_models, is_fg, energies
+
+
+def _refine(image_hwc, seeds_hw, initial_fg, colour_models, gamma):
+    """One banded cut at the working size around the upsampled coarse boundary."""
+    colours = image_hwc.reshape(-1, 3)
+    fg_model, bg_model = colour_models
+    radius = 2 + int(np.ceil(max(seeds_hw.shape) / COARSE_SIDE))  # about two coarse pixels
+    return banded_cut(
+        initial_fg, boundary_band(initial_fg, radius),
+        lambda flat: (-log_likelihood(fg_model, colours[flat]), -log_likelihood(bg_model, colours[flat])),
+        pairwise_weights(image_hwc, _gamma_at(gamma, seeds_hw.shape)),
+        np.isin(seeds_hw, HARD_FOREGROUND_CODES), np.isin(seeds_hw, HARD_BACKGROUND_CODES),
+    )
+
+
+def _gamma_at(gamma: float, shape: tuple[int, int]) -> float:
+    return gamma * min(shape) / GAMMA_SHORT_SIDE
+
+
+def _validate(image_hwc, seeds_hw, iterations, gamma, max_side):
+    image_hwc = np.asarray(image_hwc)
+    if image_hwc.ndim != 3 or image_hwc.shape[2] != 3 or image_hwc.dtype != np.uint8:
+        raise ValueError(f"The image must be (H, W, 3) uint8; got {image_hwc.shape} {image_hwc.dtype}.")
+    seeds_hw = np.asarray(seeds_hw, dtype=np.uint8)
+    if seeds_hw.shape != image_hwc.shape[:2]:
+        raise ValueError(f"The seed map is {seeds_hw.shape[1]}×{seeds_hw.shape[0]} but the image is "
+                         f"{image_hwc.shape[1]}×{image_hwc.shape[0]}.")
+    if seeds_hw.max(initial=0) > AUTO_HARD_FOREGROUND:
+        raise ValueError(f"Seed codes must be 0..{AUTO_HARD_FOREGROUND}; found {seeds_hw.max()}.")
+    if not np.isin(seeds_hw, FOREGROUND_CODES).any():
+        raise ValueError("There are no foreground seeds: paint some foreground, or lower the foreground quantile.")
+    if not np.isin(seeds_hw, BACKGROUND_CODES).any():
+        raise ValueError("There are no background seeds: paint some background, or raise the background quantile "
+                         "(a flat saliency map puts every pixel at the foreground quantile).")
+    if int(iterations) < 1:
+        raise ValueError(f"Need at least one iteration (one cut); got {iterations}.")
+    if not gamma >= 0:
+        raise ValueError(f"γ must be non-negative; got {gamma}.")
+    if int(max_side) < 8:
+        raise ValueError(f"max_side must be at least 8 pixels; got {max_side}.")
+    return image_hwc, seeds_hw
+
+
+def _fit_pair(colours, is_fg, is_bg, components, rng, previous):
+    start_fg, start_bg = previous if previous is not None else (None, None)
+    iterations = EM_ITERATIONS if previous is None else 1  # a warm start needs one step per round
+    return (fit_gmm(colours[is_fg], components=components, rng=rng, start=start_fg, iterations=iterations),
+            fit_gmm(colours[is_bg], components=components, rng=rng, start=start_bg, iterations=iterations))
+
+
+def keep_object(is_foreground_hw: np.ndarray, *, must_keep_hw: np.ndarray | None = None) -> np.ndarray:
+    """The largest 8-connected component, plus any component touching ``must_keep_hw`` (hand seeds).
+    Ties between equally large components go to the one found first in raster order."""
+    labels, count = ndimage.label(is_foreground_hw, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return np.zeros_like(is_foreground_hw, dtype=bool)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    sizes[0] = 0
+    keep = np.zeros(count + 1, bool)
+    keep[int(sizes.argmax())] = True
+    if must_keep_hw is not None:
+        keep[np.unique(labels[must_keep_hw & (labels > 0)])] = True
+    return keep[labels]
+
+
+def bounding_box(is_foreground_hw: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the True pixels, x1 and y1 exclusive (width = x1 - x0); None when empty."""
+    rows, cols = np.flatnonzero(is_foreground_hw.any(1)), np.flatnonzero(is_foreground_hw.any(0))
+    if len(rows) == 0:
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _to_working_size(image_hwc: np.ndarray, seeds_hw: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+    h, w = seeds_hw.shape
+    scale = max_side / max(h, w)
+    if scale >= 1.0:
+        return image_hwc.astype(np.float32), seeds_hw
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(image_hwc).resize(size, Image.Resampling.BOX), dtype=np.float32)
+    small_seeds = np.zeros(size[::-1], np.uint8)
+    # Paint codes by rising precedence; a thin hand stroke survives if it covers any part of a cell.
+    for code in (AUTO_BACKGROUND, AUTO_FOREGROUND, AUTO_HARD_BACKGROUND, AUTO_HARD_FOREGROUND, HAND_BACKGROUND, HAND_FOREGROUND):
+        coverage = Image.fromarray((seeds_hw == code).astype(np.float32)).resize(size, Image.Resampling.BOX)
+        small_seeds[np.asarray(coverage) > (0.0 if code in HAND_CODES else 0.5)] = code
+    return small, small_seeds
+
+
+def _upsample(is_foreground: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if is_foreground.shape == tuple(shape):
+        return is_foreground.copy()
+    soft = Image.fromarray(is_foreground.astype(np.float32)).resize(shape[::-1], Image.Resampling.BILINEAR)
+    return np.asarray(soft) >= 0.5
