@@ -45,11 +45,27 @@ def load_image(source: bytes | str | Path) -> np.ndarray:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageError(f"The image is too large to decode safely ({exc}).") from exc
         except UnidentifiedImageError as exc:
+            kind = _signature(data)
+            if kind:
+                raise ImageError(f"The {kind} file is damaged: its header cannot be read.") from exc
             raise ImageError(
                 "This file is not an image in a supported format (PNG, JPEG, WebP, BMP, TIFF, GIF)."
             ) from exc
         except (OSError, SyntaxError, EOFError, ValueError) as exc:
             raise ImageError(f"The image file is damaged or truncated ({exc}).") from exc
+
+
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+    b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
+}
+
+
+def _signature(data: bytes) -> str | None:
+    """The format a file claims by its first bytes, to tell a damaged image from a non-image."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in _SIGNATURES.items() if data.startswith(magic)), None)
 
 
 def _check_size(size: tuple[int, int]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +144,8 @@ def _build_torchvision(arch: str, weights: str) -> tuple[nn.Module, Preprocessin
     if weights == "pretrained":
         enum = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
         try:
-            state = enum.get_state_dict(progress=False, check_hash=True)
+            with contextlib.redirect_stderr(io.StringIO()):  # torch.hub's "Downloading: ..." line
+                state = enum.get_state_dict(progress=False, check_hash=True)
         except Exception as exc:  # urllib/HTTP/hash errors all mean: not available here
             cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
             raise ModelLoadError(
