@@ -1,0 +1,98 @@
+"""Small helpers over Playwright for driving the Streamlit app like a person does."""
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+        ".bmp": "image/bmp", ".tif": "image/tiff", ".tiff": "image/tiff", ".gif": "image/gif"}
+
+
+def open_page(page: Page, base_url: str, url_path: str = "") -> None:
+    """Load a page of the app and wait until its first run has finished."""
+    page.goto(f"{base_url}/{url_path}")
+    page.locator('[data-testid="stApp"]').wait_for()
+    settle(page)
+
+
+def settle(page: Page, timeout_ms: int = 120_000, quiet_ms: int = 800) -> None:
+    """Wait until the app is connected and its script has not been running for ``quiet_ms``.
+
+    Streamlit marks its root with ``data-test-script-state`` ("initial", "running", "notRunning",
+    ...); the quiet period catches the rerun that a click or upload asks for a moment later.
+    """
+    page.wait_for_function(
+        """([quiet]) => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            const idle = app && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+                && app.getAttribute('data-test-script-state') === 'notRunning'
+                && !document.querySelector('[data-stale="true"]');
+            const now = performance.now();
+            if (!idle) { window.__busyAt = now; return false; }
+            if (window.__busyAt === undefined) { window.__busyAt = now; }
+            return now - window.__busyAt >= quiet;
+        }""", arg=[quiet_ms], polling=100, timeout=timeout_ms)
+
+
+def upload(page: Page, name: str, data: bytes, *, nth: int = 0) -> None:
+    """Put a file into the nth file uploader through its real <input type=file>."""
+    mime = MIME.get(Path(name).suffix.lower(), "application/octet-stream")
+    file_input = page.locator('[data-testid="stFileUploader"] input[type="file"]').nth(nth)
+    file_input.set_input_files(files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+
+def caption(page: Page, text: str | re.Pattern):
+    return page.locator('[data-testid="stImageCaption"]').filter(has_text=text)
+
+
+def error_alert(page: Page, text: str | re.Pattern | None = None):
+    alerts = page.locator('[data-testid="stAlertContentError"]')
+    return alerts.filter(has_text=text) if text is not None else alerts
+
+
+def expect_no_exception(page: Page) -> None:
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def images_decoded(page: Page, scope: str = '[data-testid="stMain"]') -> int:
+    """How many <img> in ``scope`` the browser has decoded (complete, with a width)."""
+    return page.evaluate(
+        f"""() => Array.from(document.querySelectorAll('{scope} [data-testid="stImage"] img'))
+                 .filter(img => img.complete && img.naturalWidth > 0).length""")
+
+
+def download(page: Page, label: str | re.Pattern) -> bytes:
+    """Click the download button called ``label`` and return the file it delivers."""
+    button = page.locator('[data-testid="stDownloadButton"]').get_by_role("button", name=label)
+    with page.expect_download() as pending:
+        button.click()
+    return Path(pending.value.path()).read_bytes()
+
+
+def as_png(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    assert image.format == "PNG"
+    return image
+
+
+def as_npy(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def as_json(data: bytes):
+    return json.loads(data.decode("utf-8"))
+
+
+def shot(page: Page, name: str) -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
