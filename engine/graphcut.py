@@ -61,21 +61,43 @@ def _terminal_costs(unary_fg, unary_bg, hard_fg, hard_bg, edge_bound):
 
 def cut(unary_fg: np.ndarray, unary_bg: np.ndarray, pairwise: list[np.ndarray],
         hard_fg: np.ndarray, hard_bg: np.ndarray) -> tuple[np.ndarray, float]:
-    """One s-t min cut over the whole (H, W) grid. Returns (is_foreground bool (H, W), energy).
+    """One s-t min cut over the whole (H, W) grid: (is_foreground bool (H, W), energy of the labelling,
+    hard pixels' unaries excluded)."""
+    return GridCut(pairwise).solve(unary_fg, unary_bg, hard_fg, hard_bg)
 
-    Source = foreground: a pixel left on the source side pays its sink capacity, so the sink
-    capacity is its cost of being foreground. ``get_grid_segments`` is True on the sink side.
+
+class GridCut:
+    """A grid graph whose Potts edges are built once and whose terminal costs change between solves.
+
+    Each ``solve`` adds the change in terminal costs to the residual graph and re-runs the search
+    with the previous trees (Kohli & Torr 2005, "dynamic graph cuts"): GrabCut's later rounds and a
+    re-cut after a stroke change the costs a little and cost a fraction of a fresh cut.
+    Not thread-safe: one per segmentation run.
     """
-    edge_bound = 2.0 * sum(float(p.max(initial=0.0)) for p in pairwise)  # ≥ any pixel's 8 edges
-    cost_fg, cost_bg, constant = _terminal_costs(unary_fg, unary_bg, hard_fg, hard_bg, edge_bound)
-    graph = maxflow.Graph[float](unary_fg.size, 4 * unary_fg.size)
-    nodes = graph.add_grid_nodes(unary_fg.shape)
-    for weights, structure in zip(pairwise, _STRUCTURES):
-        graph.add_grid_edges(nodes, weights=weights, structure=structure, symmetric=True)
-    graph.add_grid_tedges(nodes, cost_bg, cost_fg)  # (source capacity, sink capacity)
-    flow = graph.maxflow()
-    is_sink_side = graph.get_grid_segments(nodes)
-    return ~is_sink_side, float(flow) + constant
+
+    def __init__(self, pairwise: list[np.ndarray]):
+        shape = pairwise[0].shape
+        self._edge_bound = 2.0 * sum(float(p.max(initial=0.0)) for p in pairwise)  # ≥ any pixel's 8 edges
+        self._graph = maxflow.Graph[float](int(np.prod(shape)), 4 * int(np.prod(shape)))
+        self._nodes = self._graph.add_grid_nodes(shape)
+        for weights, structure in zip(pairwise, _STRUCTURES):
+            self._graph.add_grid_edges(self._nodes, weights=weights, structure=structure, symmetric=True)
+        self._costs = (np.zeros(shape), np.zeros(shape))  # (foreground, background) already in the graph
+        self._solved = False
+
+    def solve(self, unary_fg: np.ndarray, unary_bg: np.ndarray, hard_fg: np.ndarray, hard_bg: np.ndarray) -> tuple[np.ndarray, float]:
+        """(is_foreground bool (H, W), energy) for these unaries; source = foreground, so a pixel's sink
+        capacity is its cost of being foreground. ``get_grid_segments`` is True on the sink side."""
+        cost_fg, cost_bg, constant = _terminal_costs(unary_fg, unary_bg, hard_fg, hard_bg, self._edge_bound)
+        delta_fg, delta_bg = cost_fg - self._costs[0], cost_bg - self._costs[1]
+        self._graph.add_grid_tedges(self._nodes, delta_bg, delta_fg)  # (source capacity, sink capacity)
+        changed = self._nodes[(delta_fg != 0) | (delta_bg != 0)]
+        if self._solved and changed.size:
+            self._graph.mark_grid_nodes(changed)
+        flow = self._graph.maxflow(reuse_trees=self._solved)
+        self._costs, self._solved = (cost_fg, cost_bg), True
+        is_sink_side = self._graph.get_grid_segments(self._nodes)
+        return ~is_sink_side, float(flow) + constant
 
 
 def boundary_band(is_foreground_hw: np.ndarray, radius: int) -> np.ndarray:

@@ -29,7 +29,7 @@ from PIL import Image
 from scipy import ndimage
 
 from engine.gmm import COMPONENTS, EM_ITERATIONS, GaussianMixture, fit_gmm, log_likelihood
-from engine.graphcut import banded_cut, boundary_band, cut, pairwise_weights
+from engine.graphcut import GridCut, banded_cut, boundary_band, pairwise_weights
 
 NONE, HAND_BACKGROUND, HAND_FOREGROUND = 0, 1, 2  # what a person paints: hard constraints
 AUTO_BACKGROUND, AUTO_FOREGROUND = 3, 4  # saliency quantiles: fit the colour models only
@@ -146,7 +146,7 @@ def segment(
 def _grabcut(image_hwc, seeds_hw, iterations, gamma, components, colour_models, rng, on_step):
     """GrabCut rounds on one grid: (colour models, is_foreground (H, W), energies)."""
     colours = image_hwc.reshape(-1, 3)
-    pairwise = pairwise_weights(image_hwc, _gamma_at(gamma, seeds_hw.shape))
+    grid = GridCut(pairwise_weights(image_hwc, _gamma_at(gamma, seeds_hw.shape)))
     hard_fg, hard_bg = np.isin(seeds_hw, HARD_FOREGROUND_CODES), np.isin(seeds_hw, HARD_BACKGROUND_CODES)
     if colour_models is None:
         colour_models = _fit_pair(colours, np.isin(seeds_hw, FOREGROUND_CODES).ravel(),
@@ -154,7 +154,7 @@ def _grabcut(image_hwc, seeds_hw, iterations, gamma, components, colour_models, 
     energies = []
     for step in range(iterations):
         unary_fg, unary_bg = (-log_likelihood(m, colours).reshape(seeds_hw.shape) for m in colour_models)
-        is_fg, energy = cut(unary_fg, unary_bg, pairwise, hard_fg, hard_bg)
+        is_fg, energy = grid.solve(unary_fg, unary_bg, hard_fg, hard_bg)
         energies.append(energy)
         if on_step is not None:
             on_step(step + 1, iterations)
