@@ -29,6 +29,7 @@ from torch import nn
 
 from engine.attribution import register, score_gradient
 from engine.models import LoadedModel, as_numpy
+from engine.views import denormalise, make_batch
 
 RULES = ("gradient", "deconvnet", "guided")
 RULE_LATEX = {
@@ -77,7 +78,7 @@ class RuleReLU(nn.Module):
 
 
 class Capture(nn.Module):
-    """Passes ``inner``'s output through and keeps the last one per thread (no hooks, no shared state)."""
+    """Passes ``inner``'s output through and keeps the last input and output per thread (no hooks)."""
 
     def __init__(self, inner: nn.Module):
         super().__init__()
@@ -86,14 +87,15 @@ class Capture(nn.Module):
 
     def forward(self, *args, **kwargs):
         output = self.inner(*args, **kwargs)
-        self._slot.output = output
+        self._slot.input, self._slot.output = (args[0] if args else None), output
         return output
 
-    def take(self) -> torch.Tensor:
-        output, self._slot.output = getattr(self._slot, "output", None), None
-        if output is None:
+    def take(self, which: str = "output") -> torch.Tensor:
+        found = getattr(self._slot, which, None)
+        self._slot.input = self._slot.output = None
+        if found is None:
             raise ValueError("The captured layer did not run in the forward pass.")
-        return output
+        return found
 
 
 _COPIES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
@@ -214,25 +216,49 @@ class Reconstruction:
     channel: int
     rule: str
     position_hw: tuple[int, int]  # where the channel's activation peaks, in the layer's map
-    activation: float
+    activation: float  # the unit's value (its pre-activation at a rectifier)
 
 
-def reconstruct_channel(model: LoadedModel, batch: torch.Tensor, *, layer: str, channel: int, rule: str = "deconvnet") -> Reconstruction:
-    """Project the strongest activation of ``channel`` at ``layer`` (first view of ``batch``) to pixels."""
-    sizes = {item.name: item.channels for item in feature_layers(model)}
+def reconstruct_channel(model: LoadedModel, batch: torch.Tensor, *, layer: str, channel: int | None = None,
+                        rule: str = "deconvnet") -> Reconstruction:
+    """Project the strongest activation of ``channel`` at ``layer`` (first view of ``batch``) to pixels.
+
+    ``channel=None`` takes the channel whose activation peaks highest on this view. At a rectifier the
+    unit's pre-activation is projected: the same signal as the rectified one where it is positive,
+    but ReLU6's flat top would otherwise pick a saturated unit whose gradient is zero.
+    """
+    layers = {item.name: item for item in feature_layers(model)}
+    sizes = {name: item.channels for name, item in layers.items()}
     if layer not in sizes:
         raise ValueError(f"{layer!r} is not a convolution or rectifier output of this model.")
-    if not 0 <= int(channel) < sizes[layer]:
+    if channel is not None and not 0 <= int(channel) < sizes[layer]:
         raise ValueError(f"Channel {channel} is out of range 0..{sizes[layer] - 1} for {layer}.")
     twin = rule_copy(model.module, rule, capture=layer)
     with torch.enable_grad():
         inputs = batch[:1].detach().requires_grad_(True)
         twin(inputs)
-        feature = capture_of(twin, layer).take()[0, int(channel)]  # (h, w)
+        rectified = layers[layer].kind in ("ReLU", "ReLU6")
+        maps = capture_of(twin, layer).take("input" if rectified else "output")[0]  # (C, h, w)
+        channel = int(maps.detach().amax((1, 2)).argmax()) if channel is None else int(channel)
+        feature = maps[channel]
         flat = int(feature.argmax())
         (grad,) = torch.autograd.grad(feature.flatten()[flat], inputs)
     position = divmod(flat, feature.shape[1])
-    return Reconstruction(as_numpy(grad[0]), layer, int(channel), rule, position, float(feature.detach().flatten()[flat]))
+    return Reconstruction(as_numpy(grad[0]), layer, channel, rule, position, float(feature.detach().flatten()[flat]))
+
+
+def reconstruct_from_image(model: LoadedModel, image_hwc: np.ndarray, *, layer: str, channel: int | None = None,
+                           rule: str = "deconvnet") -> Reconstruction:
+    """``reconstruct_channel`` on the centre view of a photo (H, W, 3) uint8."""
+    batch, _, _ = make_batch(model, image_hwc, 1)
+    return reconstruct_channel(model, batch, layer=layer, channel=channel, rule=rule)
+
+
+def centre_view(model: LoadedModel, image_hwc: np.ndarray) -> np.ndarray:
+    """The centre crop the network sees, (crop, crop, 3) uint8, for display beside view-sized maps."""
+    batch, _, _ = make_batch(model, image_hwc, 1)
+    view = denormalise(batch[:1], model.preprocessing).clamp(0, 1)[0]
+    return (as_numpy(view).transpose(1, 2, 0) * 255).round().astype(np.uint8)
 
 
 def attribution_to_rgb(attribution_chw: np.ndarray, *, percentile: float = 99.5) -> np.ndarray:
