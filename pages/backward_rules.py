@@ -1,0 +1,69 @@
+import streamlit as st
+
+import ui
+from engine.models import LoadedModel
+from engine.render import colourise
+from engine.rules import RULE_LATEX, RULES, attribution_to_rgb, centre_view, feature_layers, reconstruct_from_image
+
+TITLES = {"gradient": "Gradient (this paper)", "deconvnet": "DeconvNet (Zeiler & Fergus)", "guided": "Guided backprop (Springenberg et al.)"}
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def layers(_model: LoadedModel, key: str):
+    return feature_layers(_model)
+
+
+@st.cache_data(max_entries=48, show_spinner="Projecting the unit back to the pixels…")
+def reconstruction(_model: LoadedModel, key: str, _image, digest: str, layer: str, channel: int | None, rule: str):
+    return reconstruct_from_image(_model, _image, layer=layer, channel=channel, rule=rule)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def view(_model: LoadedModel, key: str, _image, digest: str):
+    return centre_view(_model, _image)
+
+
+st.title("Backward rules: gradient, DeconvNet, guided backprop")
+st.caption("Simonyan et al. 2013, §4: the three visualisations share every backward step (transposed convolutions, "
+           "max-pool switches) except the rule through a rectifier. `X` is the rectifier's forward input, `R` the "
+           "signal coming back. For ReLU6 (EfficientNet-Lite0) the forward mask is `1(0 < X < 6)`; DeconvNet "
+           "ignores `X`, so it also ignores the clamp at 6.")
+
+model = ui.current_model()
+image = ui.image_picker(key="rules_image")
+if image is None:
+    st.stop()
+key = ui.model_key(model)
+predictions = ui.cached_predict(model, image, top=1)
+target = ui.class_picker(model, top1=predictions[0].index, key="rules_class")
+
+columns = st.columns(len(RULES))
+for column, rule in zip(columns, RULES):
+    result = ui.cached_saliency(model, image, target=target, method=rule)
+    column.markdown(f"**{TITLES[rule]}**")
+    column.latex(RULE_LATEX[rule])
+    column.image(colourise(result.saliency_hw), caption=f"max-abs map for “{result.label}”", width="stretch")
+
+st.subheader("Reconstruction from an inner layer")
+st.caption("Zeiler & Fergus style: find the strongest activation of one channel on the centre view and send only "
+           "that unit back to the pixels with each rule. Grey is zero; colours are the signed reconstruction.")
+available = layers(model, key)
+names = [item.name for item in available]
+middle = [item.name for item in available if item.kind in ("ReLU", "ReLU6")] or names
+controls = st.columns(2)
+layer_name = controls[0].selectbox(
+    "Layer", names, index=names.index(middle[len(middle) // 2]), key="rules_layer",
+    format_func=lambda n: f"{n} · {available[names.index(n)].kind} · {available[names.index(n)].channels} channels",
+    help="Convolution and rectifier outputs in the order they run; deeper layers see larger patches.")
+layer = available[names.index(layer_name)]
+channel = controls[1].selectbox("Channel", [None, *range(layer.channels)], key="rules_channel",
+                                format_func=lambda c: "strongest on this image" if c is None else str(c))
+
+shown = st.columns(len(RULES) + 1)
+found = None
+for column, rule in zip(shown[1:], RULES):
+    found = reconstruction(model, key, image.image_hwc, image.digest, layer.name, channel, rule)
+    column.image(attribution_to_rgb(found.attribution_chw), caption=TITLES[rule], width="stretch")
+shown[0].image(view(model, key, image.image_hwc, image.digest), width="stretch",
+               caption=f"Centre view · channel {found.channel} peaks at {found.position_hw} of "
+                       f"{layer.size_hw[0]}×{layer.size_hw[1]} (value {found.activation:.2f})")

@@ -1,0 +1,37 @@
+"""The §4 page and the faithfulness page, driven by Streamlit's AppTest."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def captions(at: AppTest) -> list[str]:
+    return [e.proto.imgs[0].caption for e in at.get("image")]
+
+
+@pytest.mark.slow
+def test_backward_rules_page_shows_three_rules_with_latex_and_reconstructions():
+    at = open_page("pages/backward_rules.py")
+    assert len(at.latex) == 3 and r"\mathbb{1}(R_{n+1} > 0)" in at.latex[1].value
+    assert sum("max-abs map" in c for c in captions(at)) == 3
+    assert any(c.startswith("Centre view · channel") for c in captions(at))
+    first = at.get("image")[4].proto.imgs[0].url
+    at.selectbox(key="rules_channel").set_value(3).run()
+    assert not at.exception
+    assert any(c.startswith("Centre view · channel 3 ") for c in captions(at))
+    assert at.get("image")[4].proto.imgs[0].url != first
+    layers = at.selectbox(key="rules_layer").options
+    at.selectbox(key="rules_layer").set_value(layers[-1].split(" · ")[0]).run()
+    assert not at.exception
