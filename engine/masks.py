@@ -16,7 +16,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from engine.segmentation import AUTO_HARD_FOREGROUND, HAND_CODES
+from engine.segmentation import AUTO_HARD_FOREGROUND, HAND_BACKGROUND, HAND_CODES, HAND_FOREGROUND, NONE
 
 SEED_COLOURS = (  # RGB per code, for the PNG palette and for overlays
     (0, 0, 0),  # 0 none
@@ -101,3 +101,45 @@ def colour_seeds(seeds_hw: np.ndarray) -> np.ndarray:
     palette = np.array([c + (255,) for c in SEED_COLOURS], np.uint8)
     palette[0, 3] = 0
     return palette[seeds_hw]
+
+
+STROKE_COLOURS = {  # canvas brush colour per meaning: hand foreground, hand background, erase
+    HAND_FOREGROUND: SEED_COLOURS[HAND_FOREGROUND], HAND_BACKGROUND: SEED_COLOURS[HAND_BACKGROUND], NONE: (255, 255, 255),
+}
+
+
+def seeds_from_strokes(strokes_rgba: np.ndarray, shape: tuple[int, int], under_hw: np.ndarray | None = None) -> np.ndarray:
+    """Hand seed codes (H, W) at image resolution from a drawing canvas' RGBA pixels (any size).
+
+    Each painted pixel (alpha > 0) takes the code of the nearest ``STROKE_COLOURS`` entry, the
+    topmost stroke winning as on the canvas; erase strokes clear the seeds of ``under_hw`` (e.g. a
+    resumed seed map), which shows through where nothing was painted."""
+    rgba = np.asarray(strokes_rgba)
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise ValueError(f"Canvas pixels must be (h, w, 4) RGBA; got {rgba.shape}.")
+    codes = np.array(list(STROKE_COLOURS), np.uint8)
+    palette = np.array(list(STROKE_COLOURS.values()), np.float32)  # (3, 3)
+    distance = ((rgba[:, :, None, :3].astype(np.float32) - palette) ** 2).sum(-1)  # (h, w, 3)
+    painted = np.where(rgba[:, :, 3] > 0, codes[distance.argmin(-1)], 255).astype(np.uint8)  # 255: unpainted
+    painted = np.asarray(Image.fromarray(painted).resize(shape[::-1], Image.Resampling.NEAREST))
+    base = np.zeros(shape, np.uint8) if under_hw is None else np.asarray(under_hw, np.uint8)
+    return np.where(painted == 255, base, painted).astype(np.uint8)
+
+
+def draw_result(image_hwc: np.ndarray, is_foreground_hw: np.ndarray, bbox, *, colour=(40, 220, 90)) -> np.ndarray:
+    """Display: the background dimmed, the object at full brightness, its box outlined (3 px)."""
+    out = np.where(is_foreground_hw[:, :, None], image_hwc, (image_hwc * 0.35).astype(np.uint8)).astype(np.uint8)
+    if bbox is not None:
+        x0, y0, x1, y1 = bbox
+        t = max(1, min(3, (x1 - x0) // 4, (y1 - y0) // 4))
+        for ys, xs in ((slice(y0, y0 + t), slice(x0, x1)), (slice(y1 - t, y1), slice(x0, x1)),
+                       (slice(y0, y1), slice(x0, x0 + t)), (slice(y0, y1), slice(x1 - t, x1))):
+            out[ys, xs] = colour
+    return out
+
+
+def draw_seeds(image_hwc: np.ndarray, seeds_hw: np.ndarray, *, opacity: float = 0.75) -> np.ndarray:
+    """Display: each seed pixel tinted with its code's colour over the photo."""
+    rgba = colour_seeds(seeds_hw).astype(np.float32)
+    alpha = rgba[:, :, 3:] / 255.0 * opacity
+    return (image_hwc * (1 - alpha) + rgba[:, :, :3] * alpha).round().astype(np.uint8)

@@ -1,0 +1,124 @@
+import hashlib
+import json
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+from streamlit_drawable_canvas import st_canvas
+
+import ui
+from engine import masks
+from engine import segmentation as seg
+from engine.images import ImageError, load_image
+from engine.render import blend, colourise
+
+CANVAS_WIDTH = 640  # display pixels; strokes are rasterised back to the photo's resolution
+BRUSHES = {"foreground": seg.HAND_FOREGROUND, "background": seg.HAND_BACKGROUND, "erase (no seed)": seg.NONE}
+
+
+@st.cache_data(max_entries=32, show_spinner="Cutting…")
+def cut(_image, digest, _seeds, seeds_digest, iterations, gamma, _models=None, models_key=None):
+    return seg.segment(_image, _seeds, iterations=iterations, gamma=gamma, colour_models=_models)
+
+
+def digest(array):
+    return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+st.title("Weakly supervised segmentation")
+st.caption("Simonyan et al. 2013, §3.2: saliency above the 95% quantile seeds a foreground colour model, below the "
+           "30% quantile a background one (5-component GMMs); GrabCut labels every pixel; the largest component's "
+           "box is the localisation. Paint on the photo to correct the seeds: your strokes are hard constraints.")
+model = ui.current_model()
+image = ui.image_picker(key="seg_image")
+if image is None:
+    st.stop()
+photo = image.image_hwc
+
+with st.expander("Resume from a download (JSON + seed map)"):
+    saved = st.file_uploader("Segmentation JSON", type=["json"], key="seg_resume_json")
+    saved_seeds = st.file_uploader("Seed map PNG", type=["png"], key="seg_resume_seeds")
+    if saved is not None and st.session_state.get("seg_resumed") != saved.file_id:
+        try:
+            params = json.loads(saved.getvalue())
+            for key in ("fg_quantile", "bg_quantile", "iterations", "gamma", "views"):
+                st.session_state[f"seg_{key}"] = params[key]
+            st.session_state["seg_class"] = params["class_index"]
+        except (ValueError, KeyError, TypeError) as exc:
+            st.error(f"This is not a segmentation JSON from this page ({exc}).")
+        st.session_state["seg_resumed"] = saved.file_id
+    resumed = None
+    if saved_seeds is not None:
+        try:
+            resumed = masks.decode_seed_map(saved_seeds.getvalue())
+            if resumed.shape != photo.shape[:2]:
+                st.error(f"The seed map is {resumed.shape[1]}×{resumed.shape[0]}; the photo is {photo.shape[1]}×{photo.shape[0]}.")
+                resumed = None
+        except ValueError as exc:
+            st.error(str(exc))
+
+row = st.columns(5)
+views = row[0].radio("Views", (1, 10), horizontal=True, key="seg_views", help="Saliency on the centre crop or the paper's 10 views.")
+predictions = ui.cached_predict(model, image, top=5, views=views)
+with row[1]:
+    target = ui.class_picker(model, top1=predictions[0].index, key="seg_class")
+fg_q = row[2].slider("Foreground quantile", 0.50, 1.0, seg.FG_QUANTILE, 0.005, key="seg_fg_quantile")
+bg_q = row[3].slider("Background quantile", 0.0, 0.50, seg.BG_QUANTILE, 0.01, key="seg_bg_quantile")
+iterations = row[4].number_input("GrabCut iterations", 1, 10, seg.ITERATIONS, key="seg_iterations")
+gamma = st.sidebar.number_input("γ (Potts weight at 256 px)", 0.0, 1000.0, seg.GAMMA, 10.0, key="seg_gamma",
+                                help="The reference code's 150 at a 256-pixel short side; scaled with the image size.")
+saliency = ui.cached_saliency(model, image, target=target, views=views)
+try:
+    auto_seeds = seg.automatic_seeds(saliency.saliency_hw, fg_quantile=fg_q, bg_quantile=bg_q)
+    before = cut(photo, image.digest, auto_seeds, digest(auto_seeds), int(iterations), float(gamma))
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+
+left, right = st.columns(2)
+left.image(blend(photo, colourise(saliency.saliency_hw), 0.6), caption=f"Saliency for “{saliency.label}”", width="stretch")
+brush = right.radio("Brush", list(BRUSHES), horizontal=True, key="seg_brush")
+size = right.slider("Brush size", 2, 40, 12, key="seg_brush_size")
+if right.button("Reset to automatic seeds", key="seg_reset"):
+    st.session_state["seg_canvas_round"] = st.session_state.get("seg_canvas_round", 0) + 1
+height = round(photo.shape[0] * CANVAS_WIDTH / photo.shape[1])
+with right:
+    strokes = st_canvas(stroke_width=size, stroke_color="#%02x%02x%02x" % masks.STROKE_COLOURS[BRUSHES[brush]],
+                        background_image=Image.fromarray(masks.draw_seeds(photo, seg.merge_seeds(auto_seeds, resumed))),
+                        width=CANVAS_WIDTH, height=height, drawing_mode="freedraw", return_image_data=True,
+                        key=f"seg_canvas_{st.session_state.get('seg_canvas_round', 0)}")
+st.caption("Seeds: orange = model foreground, light blue = model background (fit the colour models only); "
+           "red = your foreground, blue = your background (hard constraints). Undo, redo and clear are on the canvas toolbar.")
+
+painted = strokes.image_data if strokes is not None else None
+hand = resumed if painted is None else masks.seeds_from_strokes(painted, photo.shape[:2], resumed)
+seeds = seg.merge_seeds(auto_seeds, hand)
+after = before
+if hand is not None and hand.any():
+    after = cut(photo, image.digest, seeds, digest(seeds), 1, float(gamma), before.colour_models, digest(auto_seeds))
+
+shown = st.columns(3)
+shown[0].image(masks.draw_seeds(photo, seeds), caption="Seeds (model and yours)", width="stretch")
+shown[1].image(masks.draw_result(photo, before.is_foreground_hw, before.bbox), caption=f"Before edits: box {before.bbox}", width="stretch")
+shown[2].image(masks.draw_result(photo, after.is_foreground_hw, after.bbox), caption=f"After edits: box {after.bbox}, {after.area} px", width="stretch")
+
+truth = st.file_uploader("Ground-truth mask (optional, PNG: non-zero = object)", type=["png"], key="seg_truth")
+if truth is not None:
+    try:
+        truth_mask = load_image(truth.getvalue()).max(-1) > 0
+        st.metric("IoU with the ground truth", f"{masks.mask_iou(after.is_foreground_hw, truth_mask):.3f}")
+    except (ImageError, ValueError) as exc:
+        st.error(f"Cannot compare with this mask: {exc}")
+
+name = f"{ui.stem(image)}_{saliency.class_index}_segmentation"
+record = {"bbox": after.bbox, "class_index": saliency.class_index, "label": saliency.label, "model": model.name,
+          "weights": model.weights, "views": views, "fg_quantile": fg_q, "bg_quantile": bg_q, "gamma": float(gamma),
+          "iterations": int(iterations), "image_size": [photo.shape[1], photo.shape[0]],
+          "mask_rle": masks.encode_rle(after.is_foreground_hw)}
+downloads = st.columns(3)
+with downloads[0]:
+    ui.png_download("Mask (PNG)", after.is_foreground_hw.astype(np.uint8) * 255, f"{name}_mask.png", key="seg_dl_mask")
+with downloads[1]:
+    st.download_button("Seed map (PNG)", masks.encode_seed_map(seeds), f"{name}_seeds.png", "image/png", key="seg_dl_seeds")
+with downloads[2]:
+    ui.json_download("Box, settings and mask (JSON, COCO RLE)", record, f"{name}.json", key="seg_dl_json")
