@@ -1,0 +1,116 @@
+"""ILSVRC localisation protocol (§3.2) on the tiny hand-annotated sample set."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine import localisation as loc
+from engine.__main__ import main
+
+DATA = Path(__file__).resolve().parent / "data" / "localisation"
+IMAGES, ANNOTATIONS = DATA / "images", DATA / "annotations"
+TABBY, TIGER_CAT, ESPRESSO, CUP = 281, 282, 967, 968
+
+
+def test_wordnet_ids_follow_the_class_order():
+    wnids = loc.imagenet_wnids()
+    assert len(wnids) == 1000 and len(set(wnids)) == 1000
+    assert wnids[TABBY] == "n02123045" and wnids[ESPRESSO] == "n07920052" and wnids[0] == "n01440764"
+
+
+def test_read_annotation_makes_corners_exclusive():
+    annotation = loc.read_annotation(ANNOTATIONS / "espresso.xml")
+    assert annotation.size_wh == (600, 400)
+    assert annotation.objects == (("n07920052", (170.0, 15.0, 416.0, 301.0)),)
+
+
+def test_correctness_needs_the_class_and_half_overlap():
+    annotation = loc.read_annotation(ANNOTATIONS / "espresso.xml")
+    assert loc.is_correct(ESPRESSO, (170, 15, 416, 301), annotation, (600, 400))
+    assert not loc.is_correct(CUP, (170, 15, 416, 301), annotation, (600, 400))  # wrong class
+    assert not loc.is_correct(ESPRESSO, (170, 15, 293, 158), annotation, (600, 400))  # IoU 1/4
+    assert not loc.is_correct(ESPRESSO, None, annotation, (600, 400))
+    # The XML's size is 600×400; on a half-size copy of the photo the boxes scale with it.
+    assert loc.is_correct(ESPRESSO, (85, 7.5, 208, 150.5), annotation, (300, 200))
+
+
+def fixed_localiser(image_hwc, top):
+    """Known guesses: on the cat, tabby third with a good box; on the espresso, espresso first, box half off."""
+    if image_hwc.shape[:2] == (300, 451):
+        guesses = [(TIGER_CAT, (0, 0, 340, 300)), (285, (0, 0, 340, 300)), (TABBY, (0, 0, 340, 300)), (287, None), (904, None)]
+    else:
+        guesses = [(ESPRESSO, (300, 15, 416, 301)), (CUP, (170, 15, 416, 301)), (925, None), (960, None), (504, None)]
+    return guesses[:top]
+
+
+def test_evaluate_with_known_guesses():
+    report = loc.evaluate(fixed_localiser, loc.list_images(IMAGES), ANNOTATIONS, top=5)
+    # cat: top-1 wrong class, tabby at rank 3 with IoU 340/400 -> top-5 right; espresso: IoU 116/246 < 0.5.
+    assert (report.images, report.top1_correct, report.top5_correct) == (2, 0, 1)
+    assert report.top1_error == 1.0 and report.top5_error == 0.5
+    top1 = loc.evaluate(fixed_localiser, loc.list_images(IMAGES), ANNOTATIONS, top=1)
+    assert top1.top1_error == 1.0 and top1.top5_error is None
+
+
+def test_shards_split_the_sorted_images_and_missing_annotations_are_listed(tmp_path):
+    shutil.copytree(IMAGES, tmp_path / "images")
+    shutil.copy(IMAGES / "cat.jpg", tmp_path / "images" / "zebra.jpg")  # no XML for this one
+    files = [p.name for p in loc.list_images(tmp_path / "images")]
+    assert files == ["cat.jpg", "espresso.jpg", "zebra.jpg"]
+    assert [p.name for p in loc.list_images(tmp_path / "images", shard=(1, 2))] == ["espresso.jpg"]
+    report = loc.evaluate(fixed_localiser, loc.list_images(tmp_path / "images"), ANNOTATIONS)
+    assert report.images == 2 and report.missing_annotations == ("zebra.jpg",)
+    with pytest.raises(ValueError, match="shard"):
+        loc.list_images(IMAGES, shard=(2, 2))
+    with pytest.raises(ValueError, match="top"):
+        loc.evaluate(fixed_localiser, [], ANNOTATIONS, top=3)
+
+
+def test_bad_xml_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.xml").write_text("<annotation><object><name>n1</name></object></annotation>")
+    with pytest.raises(ValueError, match="bndbox"):
+        loc.read_annotation(tmp_path / "bad.xml")
+    (tmp_path / "broken.xml").write_text("<annotation>")
+    with pytest.raises(ValueError, match="not valid XML"):
+        loc.read_annotation(tmp_path / "broken.xml")
+
+
+def test_cli_rejects_a_bad_shard(capsys):
+    assert main(["localise", str(IMAGES), str(ANNOTATIONS), "--shard", "one/two"]) == 1
+    assert "--shard is I/N" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_top1_on_the_sample_set(capsys):
+    # The embedded model's top-1: tiger cat on the (tabby) cat, a wrong class; espresso on the espresso,
+    # whose saliency box (173, 18, 408, 208) has IoU 0.63 with the hand-drawn one.
+    assert main(["localise", str(IMAGES), str(ANNOTATIONS), "--top", "1", "--details"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 2 and report["top1_error"] == 0.5 and report["top5_error"] is None
+    guesses = {row["image"]: row["guesses"][0] for row in report["per_image"]}
+    assert guesses["cat.jpg"]["class"] == TIGER_CAT and not guesses["cat.jpg"]["correct"]
+    assert guesses["espresso.jpg"]["class"] == ESPRESSO and guesses["espresso.jpg"]["correct"]
+
+
+@pytest.mark.slow
+def test_cli_segment_writes_the_mask(tmp_path, capsys):
+    out, seeds_out = tmp_path / "mask.png", tmp_path / "seeds.png"
+    assert main(["segment", str(IMAGES / "espresso.jpg"), "--out", str(out), "--seeds-out", str(seeds_out),
+                 "--iterations", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    from engine.images import load_image
+    from engine.masks import decode_seed_map
+
+    mask = load_image(out)[:, :, 0] > 0
+    assert mask.shape == (400, 600) and report["area"] == int(mask.sum()) and report["class_index"] == ESPRESSO
+    x0, y0, x1, y1 = report["bbox"]
+    assert mask[y0:y1, x0:x1].sum() == mask.sum() and mask[y0, x0:x1].any() and mask[y1 - 1, x0:x1].any()
+    # The written seed map, fed back as hand seeds: its hand codes are none, so the same cut comes back.
+    assert not decode_seed_map(seeds_out.read_bytes()).any()
+    assert main(["segment", str(IMAGES / "espresso.jpg"), "--out", str(out), "--seeds", str(seeds_out),
+                 "--iterations", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["bbox"] == report["bbox"]
+    assert main(["segment", str(IMAGES / "espresso.jpg"), "--out", str(out), "--seeds", str(IMAGES / "cat.jpg")]) == 1
