@@ -35,3 +35,19 @@ def test_backward_rules_page_shows_three_rules_with_latex_and_reconstructions():
     layers = at.selectbox(key="rules_layer").options
     at.selectbox(key="rules_layer").set_value(layers[-1].split(" · ")[0]).run()
     assert not at.exception
+
+
+@pytest.mark.slow
+def test_faithfulness_page_runs_the_checks_on_request_and_shows_completeness():
+    at = open_page("pages/faithfulness.py")
+    assert not at.get("plotly_chart") and "Run the checks" in at.info[0].value
+    assert [m.label for m in at.metric] == ["Σ IG", "S(x) − S(x')", "Gap"]
+    at.multiselect(key="faith_methods").set_value(["gradient", "gradcam"])
+    at.slider(key="faith_stages").set_value(2)
+    at.selectbox(key="faith_step").set_value(3584)
+    at.button(key="faith_run").click().run()
+    assert not at.exception, at.exception
+    charts = [str(c.proto) for c in at.get("plotly_chart")]
+    assert len(charts) == 2 and "Spearman" in charts[0] and "gradcam insertion (AUC" in charts[1]
+    at.radio(key="faith_baseline").set_value("blurred").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 2  # results stay while the request is unchanged

@@ -1,0 +1,81 @@
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from engine.attribution import METHODS
+from engine.methods import BASELINES, integrated_gradients_check
+from engine.models import LoadedModel
+from engine.render import colourise
+from engine.sanity import DEFAULT_METHODS, check_randomisation, measure_faithfulness
+
+STEP_CHOICES = {224: "224 px (the protocol: 224 steps, slow on CPU)", 896: "896 px (56 steps)", 3584: "3584 px (14 steps)"}
+
+
+@st.cache_data(max_entries=8, show_spinner="Randomising the model layer by layer…")
+def randomisation(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, stages: int):
+    return check_randomisation(_model, _image, target=target, methods=methods, stages=stages)
+
+
+@st.cache_data(max_entries=8, show_spinner="Deleting and inserting pixels…")
+def faithfulness(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, step: int):
+    return measure_faithfulness(_model, _image, target=target, methods=methods, pixels_per_step=step)
+
+
+@st.cache_data(max_entries=16, show_spinner="Integrating gradients…")
+def completeness(_model: LoadedModel, key: str, _image, digest: str, target: int, baseline: str, steps: int):
+    return integrated_gradients_check(_model, _image, target=target, baseline=baseline, steps=steps)
+
+
+st.title("Sanity and faithfulness of saliency maps")
+st.caption("Does a map explain the model? **Model randomisation** (Adebayo et al. 2018): re-initialise the layers "
+           "from the logits down; a faithful map must change (Spearman ρ with the trained map falls). **Deletion / "
+           "insertion** (Petsiuk et al. 2018): blacken pixels, or restore them into a blurred copy (σ = 5), in saliency "
+           "order; lower deletion and higher insertion areas are better. All on the centre view.")
+
+model = ui.current_model()
+image = ui.image_picker(key="faith_image")
+if image is None:
+    st.stop()
+key = ui.model_key(model)
+target = ui.class_picker(model, top1=ui.cached_predict(model, image, top=1)[0].index, key="faith_class")
+controls = st.columns(3)
+methods = tuple(controls[0].multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key="faith_methods",
+                                        help="SmoothGrad and Integrated Gradients cost 25-32 passes a map: slow on CPU."))
+stages = controls[1].slider("Randomisation stages", 1, 12, 6, key="faith_stages",
+                            help="Cascading: each stage randomises more layers, from the top down.")
+step = controls[2].selectbox("Pixels per step", list(STEP_CHOICES), index=1, format_func=STEP_CHOICES.get, key="faith_step")
+request = (key, image.digest, target, methods, stages, step)
+if st.button("Run the checks", type="primary", disabled=not methods, key="faith_run"):
+    st.session_state["faith_request"] = request
+if st.session_state.get("faith_request") != request:
+    st.info("Choose methods and press **Run the checks** (tens of seconds on a CPU).")
+else:
+    check = randomisation(model, key, image.image_hwc, image.digest, target, methods, stages)
+    curve = go.Figure([go.Scatter(x=list(check.stages), y=check.correlations[m], mode="lines+markers", name=m) for m in methods])
+    curve.update_layout(title="Rank correlation with the trained model's map", xaxis_title="randomised down to layer",
+                        yaxis_title="Spearman ρ", yaxis_range=[-0.2, 1.05], height=360)
+    st.plotly_chart(curve, key="faith_rho")
+    st.caption("A gap in a line: the map became constant (e.g. Grad-CAM's ReLU leaves nothing), so ρ is undefined.")
+    for method in methods:
+        with st.expander(f"{method}: the map at each stage"):
+            st.image([colourise(m) for m in check.maps[method]], width=140,
+                     caption=[f"{s} (ρ {r:.2f})" for s, r in zip(check.stages, check.correlations[method])])
+    results = faithfulness(model, key, image.image_hwc, image.digest, target, methods, step)
+    chart = go.Figure()
+    for r in results:
+        chart.add_scatter(x=r.fractions, y=r.deletion, name=f"{r.method} deletion (AUC {r.deletion_auc:.3f})", line_dash="dot")
+        chart.add_scatter(x=r.fractions, y=r.insertion, name=f"{r.method} insertion (AUC {r.insertion_auc:.3f})")
+    chart.update_layout(title="Class probability as pixels are deleted or inserted", xaxis_title="share of pixels",
+                        yaxis_title="probability", height=420)
+    st.plotly_chart(chart, key="faith_curves")
+
+st.subheader("Integrated Gradients: completeness")
+left, right = st.columns(2)
+baseline = left.radio("Baseline x'", BASELINES, horizontal=True, key="faith_baseline",
+                      help="black: the zero image in [0, 1]; blurred: the view under a Gaussian blur (σ = 5 px).")
+ig_steps = right.select_slider("Steps", [8, 16, 32, 64, 128], value=32, key="faith_ig_steps")
+gap = completeness(model, key, image.image_hwc, image.digest, target, baseline, ig_steps)
+numbers = st.columns(3)
+numbers[0].metric("Σ IG", f"{gap.attribution_sum:.3f}")
+numbers[1].metric("S(x) − S(x')", f"{gap.score_difference:.3f}", help=f"S(x) = {gap.score:.3f}, S(x') = {gap.baseline_score:.3f}")
+numbers[2].metric("Gap", f"{gap.gap:+.3f}", help="Zero for exact integration; more steps shrink it.")
