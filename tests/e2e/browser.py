@@ -61,11 +61,12 @@ def expect_no_exception(page: Page) -> None:
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
 
-def images_decoded(page: Page, scope: str = '[data-testid="stMain"]') -> int:
-    """How many <img> in ``scope`` the browser has decoded (complete, with a width)."""
-    return page.evaluate(
-        f"""() => Array.from(document.querySelectorAll('{scope} [data-testid="stImage"] img'))
-                 .filter(img => img.complete && img.naturalWidth > 0).length""")
+def expect_images_decoded(page: Page, count: int, scope: str = '[data-testid="stMain"]') -> None:
+    """Wait until ``count`` images in ``scope`` are decoded by the browser (complete, with a width)."""
+    page.wait_for_function(
+        """([scope, count]) => Array.from(document.querySelectorAll(scope + ' [data-testid="stImage"] img'))
+                 .filter(img => img.complete && img.naturalWidth > 0).length === count""",
+        arg=[scope, count], polling=200)
 
 
 def download(page: Page, label: str | re.Pattern) -> bytes:

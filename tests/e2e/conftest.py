@@ -101,18 +101,45 @@ def browser(server):
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
+            _warm_up(chromium, server)
             yield chromium
         finally:
             chromium.close()
 
 
+def _warm_up(chromium, server: Server) -> None:
+    """One session runs the app once: torch imported, model loaded, st.navigation seen by the
+    server, so no test pays for (or races) the process's first run."""
+    from tests.e2e.browser import settle
+
+    context = chromium.new_context()
+    try:
+        tab = context.new_page()
+        tab.goto(server.url)
+        settle(tab, timeout_ms=START_TIMEOUT_S * 1000)
+    finally:
+        context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.when == "call":
+        item.failed_call = outcome.get_result().failed
+
+
 @pytest.fixture
-def page(browser):
-    """A fresh browser context (a new Streamlit session) and page; closed after the test."""
+def page(browser, request):
+    """A fresh browser context (a new Streamlit session) and page; closed after the test.
+
+    A failing test leaves test-output/FAILED_<test>.png behind."""
     context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
     context.set_default_timeout(90_000)
     tab = context.new_page()
     try:
         yield tab
     finally:
+        if getattr(request.node, "failed_call", False):
+            name = "".join(c if c.isalnum() else "_" for c in request.node.name)
+            tab.screenshot(path=str(OUTPUT / f"FAILED_{name}.png"), full_page=True)
         context.close()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser import (as_npy, as_png, caption, download, expect_no_exception, images_decoded,
+from tests.e2e.browser import (as_npy, as_png, caption, download, expect_no_exception, expect_images_decoded,
                                open_page, settle, shot, upload)
 from tests.e2e.conftest import ROOT
 
@@ -28,7 +28,7 @@ def test_upload_shows_predictions_and_maps_and_downloads_decode(page, server):
     settle(page)
     expect(caption(page, "Saliency for “espresso”")).to_be_visible()
     expect(page.locator('[data-testid="stPlotlyChart"]')).to_contain_text("espresso (967)")
-    assert images_decoded(page) == 3  # photo, heat map, overlay, all decoded by the browser
+    expect_images_decoded(page, 3)  # photo, heat map, overlay, all decoded by the browser
     expect_no_exception(page)
     shot(page, "saliency_upload")
 
