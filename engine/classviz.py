@@ -1,0 +1,327 @@
+"""Class model visualisation, Simonyan, Vedaldi & Zisserman (2013), §2, and its regularised successors.
+
+The paper finds an image ``I`` maximising ``S_c(I) - λ‖I‖²`` (``S_c`` the unnormalised class score)
+by gradient ascent on the pixels, from the zero image in the network's normalised input space; the
+mean is added back only for display. Later work made the images far more natural: Yosinski et al.
+2015 (decay, blur, clipping), Mahendran & Vedaldi 2016 (total variation, bounded pixels, jitter)
+and Olah et al. 2017 (Fourier + decorrelated colour parameterisation, robustness transforms, Adam).
+All four are presets (data) of one loop: a parameterisation ``(params, image_fn)``, transforms
+applied before the network, penalties that add up, and projections after each step.
+
+Several classes optimise together as one batch (the loss is the sum of each image's own class
+score, so each image gets exactly its own gradient). Each class draws its randomness from its own
+generator, seeded from ``(seed, class)``, so a batch equals the classes run one by one.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from engine import parameterisations, transforms
+from engine.models import LoadedModel, as_numpy
+from engine.views import denormalise, normalise
+
+OnStep = Callable[[int, np.ndarray, np.ndarray, np.ndarray], "bool | None"]
+PARAMETERISATIONS = ("pixel", "fourier")
+OPTIMISERS = ("sgd", "adam")
+CHOICES = {"parameterisation": PARAMETERISATIONS, "optimiser": OPTIMISERS}  # the knobs that take a name
+MAX_CLASSES = 256
+
+
+@dataclass(frozen=True)
+class ClassVizConfig:
+    """Every knob of the loop. Pixel-valued knobs are in the model's normalised input space.
+
+    The defaults are the paper's (§2), tuned for the embedded EfficientNet-Lite0 (input [-1, 1]).
+    """
+
+    # parameterisation
+    parameterisation: str = "pixel"  # the paper optimises the pixels themselves
+    init_std: float = 0.0  # 0: the paper's zero image (the mean image once the mean is added back)
+    fourier_decay: float = 1.0  # Olah: spectrum scaled by 1/f^decay (only for "fourier")
+    decorrelate_colour: bool = False  # Olah: optimise in the decorrelated ImageNet colour basis
+    # objective: S_c(I) - l2·‖I‖² - tv_weight·TV^β(I)
+    l2: float = 0.01  # λ; 6e-7 on a 0..255 scale. Pixels settle at ≈±0.15 (±19/255): survive uint8 PNG
+    tv_weight: float = 0.0  # Mahendran & Vedaldi's total variation weight
+    tv_beta: float = 2.0  # β of TV^β; 1-2 in Mahendran & Vedaldi
+    # optimiser
+    optimiser: str = "sgd"  # plain gradient ascent, as in the paper
+    learning_rate: float = 5.0  # 8e4 on a 0..255 scale: Lite0's gradient is ~1e-2 at the zero image; 1 stalls
+    steps: int = 100  # top-1 from ~50 steps on for goldfish, flamingo, Egyptian cat, banana
+    # transforms before the network, each step
+    pad: int = 0  # Olah: pad with grey before jittering, so borders can move in
+    jitter: int = 0  # random translation by up to this many pixels (random crop)
+    scales: tuple[float, float] = (1.0, 1.0)  # Olah: random rescale range
+    rotate_degrees: float = 0.0  # Olah: random rotation by up to ± this
+    jitter_after: int = 0  # Olah: a second, small jitter after scale and rotation
+    # projections after each step (pixel parameterisation only)
+    decay: float = 0.0  # Yosinski: x *= 1 - decay
+    blur_sigma: float = 0.0  # Yosinski: Gaussian blur width in pixels ...
+    blur_every: int = 0  # ... applied every this many steps (0: never)
+    clip_norm_percentile: float = 0.0  # Yosinski: zero pixels whose colour norm is below this percentile
+    clip_contribution_percentile: float = 0.0  # Yosinski: zero pixels contributing least to the score
+    pixel_norm_bound: float = 0.0  # Mahendran & Vedaldi: each pixel's colour norm at most this (0: off)
+    bounded_range: bool = False  # Mahendran & Vedaldi: keep every pixel a displayable colour
+
+    def __post_init__(self) -> None:
+        _require(self.parameterisation in PARAMETERISATIONS, f"parameterisation must be one of {', '.join(PARAMETERISATIONS)}; got {self.parameterisation!r}.")
+        _require(self.optimiser in OPTIMISERS, f"optimiser must be one of {', '.join(OPTIMISERS)}; got {self.optimiser!r}.")
+        _require(isinstance(self.steps, int) and self.steps >= 0, f"steps must be a whole number ≥ 0; got {self.steps!r}.")
+        _require(self.learning_rate > 0, f"learning_rate must be > 0; got {self.learning_rate}.")
+        for name in ("init_std", "l2", "tv_weight", "decay", "blur_sigma", "pixel_norm_bound", "rotate_degrees"):
+            _require(getattr(self, name) >= 0, f"{name} must be ≥ 0; got {getattr(self, name)}.")
+        for name in ("pad", "jitter", "jitter_after", "blur_every"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and 0 <= value <= 64, f"{name} must be a whole number of pixels in 0..64; got {value!r}.")
+        _require(0 < self.tv_beta <= 4, f"tv_beta must be in (0, 4]; got {self.tv_beta}.")
+        _require(self.decay < 1, f"decay must be < 1; got {self.decay}.")
+        _require(len(self.scales) == 2 and 0 < self.scales[0] <= self.scales[1], f"scales must be (low, high) with 0 < low ≤ high; got {self.scales}.")
+        for name in ("clip_norm_percentile", "clip_contribution_percentile"):
+            _require(0 <= getattr(self, name) < 100, f"{name} must be in [0, 100); got {getattr(self, name)}.")
+        _require(not (self.blur_every and self.blur_sigma == 0), "blur_every needs blur_sigma > 0.")
+        projects = self.decay or self.blur_every or self.clip_norm_percentile or self.clip_contribution_percentile or self.pixel_norm_bound or self.bounded_range
+        _require(self.parameterisation == "pixel" or not projects, "decay, blur, clipping and pixel bounds act on pixels: use the pixel parameterisation.")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+PRESETS: dict[str, ClassVizConfig] = {
+    "paper": ClassVizConfig(),
+    # Yosinski et al. 2015: decay, blur σ=1 every 4 steps, clipping, N(0, 10/255) noise start
+    "yosinski": ClassVizConfig(
+        init_std=0.08, l2=0.0, learning_rate=5.0, steps=200, decay=1e-4, blur_sigma=1.0, blur_every=4,
+        clip_norm_percentile=5.0, clip_contribution_percentile=5.0,
+    ),
+    # Mahendran & Vedaldi 2016: TV^β with β=2, bounded range, jitter
+    "mahendran-vedaldi": ClassVizConfig(l2=0.0, tv_weight=0.005, learning_rate=5.0, steps=200, jitter=8, bounded_range=True),
+    # Olah et al. 2017 (Lucid's defaults)
+    "olah": ClassVizConfig(
+        parameterisation="fourier", decorrelate_colour=True, l2=0.0, optimiser="adam", learning_rate=0.05, steps=512,
+        pad=12, jitter=8, scales=(0.9, 1.1), rotate_degrees=10.0, jitter_after=4,
+    ),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class ClassVisualisation:
+    """The images found for each class and how the optimisation went."""
+
+    class_indices: tuple[int, ...]
+    labels: tuple[str, ...]
+    images_hwc: tuple[np.ndarray, ...]  # uint8 (H, W, 3) per class, as displayed
+    scores: np.ndarray  # float32 (steps_run, B): S_c of the network's input at each step
+    probabilities: np.ndarray  # float32 (steps_run, B): its softmax probability
+    final_scores: tuple[float, ...]  # S_c of each displayed (uint8) image
+    final_probabilities: tuple[float, ...]
+    steps_run: int
+    stopped_early: bool
+    config: ClassVizConfig
+    seed: int
+    frames: tuple[np.ndarray, ...] = field(default=())  # uint8 (B, H, W, 3) every frame_every steps
+    frame_steps: tuple[int, ...] = field(default=())
+
+
+def get_preset(name: str) -> ClassVizConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.") from None
+
+
+def class_seed(seed: int, class_index: int) -> int:
+    """The seed of one class's generator: a batch draws exactly what single runs draw."""
+    return int(np.random.SeedSequence([int(seed), int(class_index)]).generate_state(1)[0])
+
+
+def visualise_class(
+    model: LoadedModel,
+    classes: Sequence[int],
+    *,
+    config: ClassVizConfig | str = "paper",
+    seed: int = 0,
+    on_step: OnStep | None = None,
+    frame_every: int = 0,
+) -> ClassVisualisation:
+    """Optimise one image per class in ``classes`` (one batch). ``on_step`` returning False stops early."""
+    config = get_preset(config) if isinstance(config, str) else config
+    indices = _check_classes(classes, len(model.categories))
+    _require(isinstance(frame_every, int) and frame_every >= 0, f"frame_every must be a whole number ≥ 0; got {frame_every!r}.")
+    generators = [torch.Generator().manual_seed(class_seed(seed, c)) for c in indices]
+    params, image_fn = _parameterise(model, config, generators)
+    optimiser = _make_optimiser(config, params)
+    target = torch.tensor(indices, device=model.device).view(-1, 1)  # (B, 1)
+    transform = _transform(model, config)
+    score_gradient = None
+    scores, probabilities, frames, frame_steps = [], [], [], []
+    step, stopped = 0, False
+    while step < config.steps and not stopped:
+        with torch.enable_grad():
+            image = image_fn(params)  # (B, 3, H, W), model space
+            inputs = transform(image, generators)
+            if score_gradient is None:
+                score_gradient = _score_gradient_fn(model, target, tuple(inputs.shape))
+            logits, grad_inputs = score_gradient(inputs.detach())
+            surrogate = (inputs * grad_inputs).sum() - _penalty(config, image).sum()  # its gradient is the objective's
+            grads = torch.autograd.grad(surrogate, params)
+        _ascend(model, config, optimiser, params, grads, step)
+        step += 1
+        scores.append(logits.gather(1, target)[:, 0])
+        probabilities.append(logits.softmax(1).gather(1, target)[:, 0])
+        if frame_every and (step % frame_every == 0 or step == config.steps):
+            frames.append(_display(model, image_fn(params)))
+            frame_steps.append(step)
+        if on_step is not None:
+            stopped = on_step(step, _display(model, image_fn(params)), as_numpy(scores[-1]), as_numpy(probabilities[-1])) is False
+    if frame_every and stopped and (not frame_steps or frame_steps[-1] != step):
+        frames.append(_display(model, image_fn(params)))
+        frame_steps.append(step)
+    return _result(model, config, seed, indices, image_fn(params), scores, probabilities, step, stopped, frames, frame_steps)
+
+
+def animation_gif(result: ClassVisualisation, *, frame_ms: int = 80) -> bytes:
+    """The run as an animated GIF: the classes side by side, one frame per stored step."""
+    if not result.frames:
+        raise ValueError("The run kept no frames; pass frame_every > 0.")
+    tiles = [Image.fromarray(np.concatenate(list(frame), axis=1)) for frame in result.frames]  # (H, B·W, 3)
+    buffer = io.BytesIO()
+    tiles[0].save(buffer, format="GIF", save_all=True, append_images=tiles[1:], duration=frame_ms, loop=0)
+    return buffer.getvalue()
+
+
+def _check_classes(classes: Sequence[int], count: int) -> list[int]:
+    classes = list(classes) if not isinstance(classes, (int, np.integer)) else [classes]
+    _require(0 < len(classes) <= MAX_CLASSES, f"Give between 1 and {MAX_CLASSES} classes; got {len(classes)}.")
+    for c in classes:
+        _require(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < count, f"Class {c!r} is not an index in 0..{count - 1}.")
+    return [int(c) for c in classes]
+
+
+def _parameterise(model: LoadedModel, config: ClassVizConfig, generators: list[torch.Generator]) -> parameterisations.Parameterisation:
+    size = model.preprocessing.crop
+    if config.parameterisation == "fourier":
+        return parameterisations.fourier_image(
+            size, size, prep=model.preprocessing, generators=generators, device=model.device,
+            decay_power=config.fourier_decay, decorrelate=config.decorrelate_colour,
+        )
+    return parameterisations.pixel_image(size, size, init_std=config.init_std, generators=generators, device=model.device)
+
+
+def _make_optimiser(config: ClassVizConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    kind = torch.optim.Adam if config.optimiser == "adam" else torch.optim.SGD
+    return kind(params, lr=config.learning_rate, maximize=True)
+
+
+def _model_colour(model: LoadedModel, value: float) -> torch.Tensor:
+    """A grey level of the [0, 1] image in the model's input space, (1, 3, 1, 1)."""
+    return normalise(torch.full((1, 3, 1, 1), value, device=model.device), model.preprocessing)
+
+
+def _transform(model: LoadedModel, config: ClassVizConfig) -> transforms.Transform:
+    grey = _model_colour(model, 0.5)
+    steps = []
+    if config.pad:
+        steps.append(transforms.pad(config.pad, grey))
+    if config.jitter:
+        steps.append(transforms.jitter(config.jitter))
+    if config.scales != (1.0, 1.0) or config.rotate_degrees:
+        steps.append(transforms.random_scale_rotate(config.scales, config.rotate_degrees, grey))
+    if config.jitter_after:
+        steps.append(transforms.jitter(config.jitter_after))
+    return transforms.compose(steps)
+
+
+def _penalty(config: ClassVizConfig, image: torch.Tensor) -> torch.Tensor:
+    """The priors subtracted from the score, (B,)."""
+    penalty = config.l2 * image.square().flatten(1).sum(1)
+    if config.tv_weight:
+        penalty = penalty + config.tv_weight * transforms.total_variation(image, config.tv_beta)
+    return penalty
+
+
+def _ascend(model: LoadedModel, config: ClassVizConfig, optimiser: torch.optim.Optimizer, params: list[torch.Tensor], grads: tuple[torch.Tensor, ...], step: int) -> None:
+    """One optimiser step up the objective, then the pixel projections (Yosinski, Mahendran & Vedaldi)."""
+    for param, grad in zip(params, grads):
+        param.grad = grad
+    optimiser.step()
+    optimiser.zero_grad(set_to_none=True)
+    if config.parameterisation != "pixel":
+        return
+    with torch.no_grad():
+        pixels = params[0]
+        if config.decay:
+            pixels.mul_(1.0 - config.decay)
+        if config.blur_every and (step + 1) % config.blur_every == 0:
+            pixels.copy_(transforms.gaussian_blur(pixels, config.blur_sigma))
+        if config.clip_norm_percentile or config.clip_contribution_percentile:
+            pixels.copy_(transforms.clip_small_pixels(
+                pixels, grads[0], norm_percentile=config.clip_norm_percentile,
+                contribution_percentile=config.clip_contribution_percentile,
+            ))
+        if config.pixel_norm_bound:
+            pixels.copy_(transforms.bound_pixel_norm(pixels, config.pixel_norm_bound))
+        if config.bounded_range:
+            pixels.copy_(torch.maximum(torch.minimum(pixels, _model_colour(model, 1.0)), _model_colour(model, 0.0)))
+
+
+ScoreGradient = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _eager_score_gradient(module: torch.nn.Module, target: torch.Tensor) -> ScoreGradient:
+    """inputs (B, 3, H, W) -> (logits (B, 1000), ∂Σ_b S_{c_b}/∂inputs); nothing written to the model."""
+
+    def score_gradient(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.enable_grad():
+            leaf = inputs.detach().requires_grad_(True)
+            logits = module(leaf)
+            (grad,) = torch.autograd.grad(logits.gather(1, target).sum(), leaf)
+        return logits.detach(), grad
+
+    return score_gradient
+
+
+def _score_gradient_fn(model: LoadedModel, target: torch.Tensor, shape: tuple[int, ...]) -> ScoreGradient:
+    """Eager on the CPU (the tested path); on CUDA, the same step replayed from a CUDA graph."""
+    eager = _eager_score_gradient(model.module, target)
+    if model.device.type != "cuda":
+        return eager
+    from engine.classviz_cuda import capture_score_gradient  # untested here: no GPU on the build machine
+
+    return capture_score_gradient(eager, shape, model.device) or eager
+
+
+def _display(model: LoadedModel, image: torch.Tensor) -> np.ndarray:
+    """Model space -> uint8 (B, H, W, 3): the mean added back, clipped to [0, 1]."""
+    rgb = denormalise(image.detach(), model.preprocessing).clamp(0, 1)
+    return (as_numpy(rgb.permute(0, 2, 3, 1)) * 255.0).round().astype(np.uint8)
+
+
+def _result(model, config, seed, indices, image, scores, probabilities, steps_run, stopped, frames, frame_steps) -> ClassVisualisation:
+    displayed = _display(model, image)  # (B, H, W, 3)
+    batch = torch.from_numpy(displayed).to(model.device).permute(0, 3, 1, 2).float().div_(255.0)
+    target = torch.tensor(indices, device=model.device).view(-1, 1)
+    with torch.inference_mode():
+        logits = model.module(normalise(batch, model.preprocessing)).float()
+    stack = lambda values: np.stack([as_numpy(v) for v in values]) if values else np.zeros((0, len(indices)), np.float32)
+    return ClassVisualisation(
+        class_indices=tuple(indices),
+        labels=tuple(model.categories[c] for c in indices),
+        images_hwc=tuple(displayed),
+        scores=stack(scores),
+        probabilities=stack(probabilities),
+        final_scores=tuple(as_numpy(logits.gather(1, target)[:, 0]).tolist()),
+        final_probabilities=tuple(as_numpy(logits.softmax(1).gather(1, target)[:, 0]).tolist()),
+        steps_run=steps_run,
+        stopped_early=stopped,
+        config=config,
+        seed=int(seed),
+        frames=tuple(frames),
+        frame_steps=tuple(frame_steps),
+    )

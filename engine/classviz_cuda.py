@@ -1,0 +1,41 @@
+"""CUDA fast path for class model visualisation (Simonyan et al. 2013, §2): one step from a CUDA graph.
+
+A batch-1 step of a small network is launch-bound in eager PyTorch (hundreds of small kernels);
+replaying the forward and backward pass from a captured CUDA graph removes the launch overhead.
+Only the network's part is captured (static shape and classes for a whole run); the
+parameterisation, random transforms and optimiser stay eager. Used only when the model is on CUDA;
+any capture failure falls back to eager. Not measured on the build machine (it has no GPU).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+ScoreGradient = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+WARMUP_STEPS = 3  # cuDNN/cuBLAS choose their kernels before capture
+
+
+def capture_score_gradient(eager: ScoreGradient, shape: tuple[int, ...], device: torch.device) -> ScoreGradient | None:
+    """``eager`` replayed from a CUDA graph for inputs of ``shape``; None if capture fails."""
+    static_inputs = torch.zeros(shape, device=device)
+    try:
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(WARMUP_STEPS):
+                eager(static_inputs)
+        torch.cuda.current_stream(device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: other sessions may run the shared model on other threads meanwhile
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            static_logits, static_grad = eager(static_inputs)
+    except RuntimeError:
+        return None
+
+    def replay(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        static_inputs.copy_(inputs)
+        graph.replay()
+        return static_logits.clone(), static_grad.clone()
+
+    return replay

@@ -1,0 +1,127 @@
+"""Robustness transforms and image priors for class model visualisation (Simonyan et al. 2013, §2).
+
+The paper optimises bare pixels with an L2 penalty; later work showed that the network's gradient
+then draws high-frequency patterns. The pieces here make the image robust or natural:
+- transforms, applied to the image before the network every step (Mahendran & Vedaldi 2016's
+  jitter; Olah et al. 2017's pad, jitter, scale, rotate). A transform is
+  ``fn(images (B, 3, H, W), generators) -> images``: each image draws its randomness from its own
+  generator, so a batch of classes equals the classes run one by one;
+- the total-variation prior ``Σ((x[i,j+1]-x[i,j])² + (x[i+1,j]-x[i,j])²)^(β/2)`` (Mahendran & Vedaldi);
+- Yosinski et al. 2015's projections after each step: Gaussian blur, and zeroing pixels of small
+  norm or small contribution.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+Transform = Callable[[torch.Tensor, Sequence[torch.Generator]], torch.Tensor]
+
+
+def _uniform(generators: Sequence[torch.Generator], low: float, high: float) -> list[float]:
+    return [low + (high - low) * float(torch.rand((), generator=g)) for g in generators]
+
+
+def pad(width: int, fill: torch.Tensor) -> Transform:
+    """Pad every side by ``width`` with the colour ``fill`` (1, 3, 1, 1), e.g. grey 0.5 in model space."""
+
+    def apply(images: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        return F.pad(images - fill, (width, width, width, width)) + fill
+
+    return apply
+
+
+def jitter(pixels: int) -> Transform:
+    """A random crop ``pixels`` smaller on each axis (Lucid's jitter): a random translation."""
+
+    def apply(images: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        height, width = images.shape[-2] - pixels, images.shape[-1] - pixels
+        crops = []
+        for image, g in zip(images, generators):
+            top, left = (int(v) for v in torch.randint(0, pixels + 1, (2,), generator=g))
+            crops.append(image[:, top : top + height, left : left + width])
+        return torch.stack(crops)
+
+    return apply
+
+
+def random_scale_rotate(scales: tuple[float, float], degrees: float, fill: torch.Tensor) -> Transform:
+    """Scale by a factor in ``scales`` and rotate by up to ±``degrees`` about the centre, same size.
+
+    Lucid resizes the image (its size changes); here the content is scaled inside a fixed frame so
+    that the images of a batch keep one shape. The uncovered corners get ``fill``.
+    """
+
+    def apply(images: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        factors = _uniform(generators, *scales)
+        angles = [math.radians(a) for a in _uniform(generators, -degrees, degrees)]
+        theta = torch.tensor(
+            [[[math.cos(a) / s, -math.sin(a) / s, 0.0], [math.sin(a) / s, math.cos(a) / s, 0.0]] for s, a in zip(factors, angles)],
+            dtype=images.dtype,
+        ).to(images.device)  # (B, 2, 3): output coordinates -> input coordinates
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        return F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
+
+    return apply
+
+
+def compose(transforms: Sequence[Transform]) -> Transform:
+    def apply(images: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        for transform in transforms:
+            images = transform(images, generators)
+        return images
+
+    return apply
+
+
+def total_variation(images: torch.Tensor, beta: float = 2.0, eps: float = 1e-8) -> torch.Tensor:
+    """Mahendran & Vedaldi's TV^β of each image, (B,); ``eps`` keeps β < 2 differentiable at 0."""
+    dx = images[..., :-1, 1:] - images[..., :-1, :-1]
+    dy = images[..., 1:, :-1] - images[..., :-1, :-1]
+    squared = (dx.square() + dy.square()).sum(1)  # (B, H-1, W-1), colour channels summed
+    if beta == 2.0:
+        return squared.flatten(1).sum(1)
+    return (squared + eps).pow(beta / 2).flatten(1).sum(1)
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Per-channel Gaussian blur of width ``sigma`` pixels (3σ radius, reflected borders)."""
+    radius = max(1, math.ceil(3 * sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = images.shape[1]
+    padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    rows = F.conv2d(padded, kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
+    return F.conv2d(rows, kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+
+
+def below_percentile(values_bhw: torch.Tensor, percentile: float) -> torch.Tensor:
+    """Where each image's values fall below its own ``percentile`` (0-100): bool (B, H, W)."""
+    threshold = torch.quantile(values_bhw.flatten(1), percentile / 100.0, dim=1)  # (B,)
+    return values_bhw < threshold.view(-1, 1, 1)
+
+
+def clip_small_pixels(
+    images: torch.Tensor, gradient: torch.Tensor, *, norm_percentile: float, contribution_percentile: float
+) -> torch.Tensor:
+    """Yosinski et al.'s clipping: zero (the mean colour) pixels of small norm or small contribution.
+
+    A pixel's contribution is |Σ_c x·∂/∂x|, the first-order change of the objective if it were
+    set to zero.
+    """
+    is_small = torch.zeros_like(images[:, 0], dtype=torch.bool)  # (B, H, W)
+    if norm_percentile > 0:
+        is_small |= below_percentile(images.norm(dim=1), norm_percentile)
+    if contribution_percentile > 0:
+        is_small |= below_percentile((images * gradient).sum(1).abs(), contribution_percentile)
+    return images.masked_fill(is_small[:, None], 0.0)
+
+
+def bound_pixel_norm(images: torch.Tensor, bound: float) -> torch.Tensor:
+    """Project each pixel's colour vector onto the ball of radius ``bound`` (Mahendran & Vedaldi)."""
+    norms = images.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return images * (bound / norms).clamp(max=1.0)

@@ -1,0 +1,204 @@
+"""Class model visualisation (§2): oracles on tiny models, determinism, batching, and the embedded model."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from engine import transforms
+from engine.__main__ import main
+from engine.classviz import PRESETS, ClassVizConfig, animation_gif, class_seed, visualise_class
+from engine.images import encode_png, load_image
+from engine.models import LoadedModel, Preprocessing
+from engine.parameterisations import COLOUR_CORRELATION, frequency_scale
+from engine.saliency import predict
+
+SIZE = 32
+
+
+def tiny_model(linear: bool = False) -> LoadedModel:
+    """A seeded 10-class network on 32×32 inputs (the linear one has a hand-computable gradient)."""
+    gen = torch.Generator().manual_seed(0)
+    if linear:
+        module = nn.Sequential(nn.Flatten(), nn.Linear(3 * SIZE * SIZE, 10))
+    else:
+        module = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2), nn.ReLU(),
+                               nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+    module.eval().requires_grad_(False)
+    prep = Preprocessing(resize=SIZE, crop=SIZE, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    return LoadedModel("tiny", "random", module, torch.device("cpu"), prep, tuple(f"class {i}" for i in range(10)))
+
+
+def short(preset: str, steps: int = 4, **knobs) -> ClassVizConfig:
+    return dataclasses.replace(PRESETS[preset], steps=steps, **knobs)
+
+
+def test_paper_step_on_a_linear_model_is_the_hand_computed_one():
+    model = tiny_model(linear=True)
+    weight = model.module[1].weight[3].view(3, SIZE, SIZE)
+    lr, lam = 0.5, 0.1
+    result = visualise_class(model, [3], config=short("paper", 2, learning_rate=lr, l2=lam), frame_every=1)
+    first = lr * weight  # from the zero image the L2 term has no gradient
+    second = first + lr * (weight - 2 * lam * first)
+    expected = ((second * 0.5 + 0.5).clamp(0, 1) * 255).round().permute(1, 2, 0).numpy().astype(np.uint8)
+    np.testing.assert_array_equal(result.images_hwc[0], expected)
+    bias = float(model.module[1].bias[3])
+    np.testing.assert_allclose(result.scores[:, 0], [bias, float((weight * first).sum()) + bias], rtol=1e-5, atol=1e-5)
+    assert result.frame_steps == (1, 2) and result.frames[0].shape == (1, SIZE, SIZE, 3)
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_batch_of_classes_equals_classes_one_by_one(preset):
+    model = tiny_model()
+    config = short(preset, 5)
+    batch = visualise_class(model, [2, 7, 4], config=config, seed=11)
+    for i, c in enumerate([2, 7, 4]):
+        single = visualise_class(model, [c], config=config, seed=11)
+        assert np.abs(batch.images_hwc[i].astype(int) - single.images_hwc[0].astype(int)).max() <= 1
+        np.testing.assert_allclose(batch.scores[:, i], single.scores[:, 0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_same_seed_same_image(preset):
+    model = tiny_model()
+    first = visualise_class(model, [5], config=short(preset), seed=3)
+    again = visualise_class(model, [5], config=short(preset), seed=3)
+    np.testing.assert_array_equal(first.images_hwc[0], again.images_hwc[0])
+    np.testing.assert_array_equal(first.scores, again.scores)
+
+
+def test_seed_matters_where_there_is_randomness_and_global_rng_is_untouched():
+    model = tiny_model()
+    state = torch.get_rng_state()
+    a = visualise_class(model, [5], config=short("olah"), seed=1)
+    b = visualise_class(model, [5], config=short("olah"), seed=2)
+    assert not np.array_equal(a.images_hwc[0], b.images_hwc[0])
+    assert torch.equal(state, torch.get_rng_state())
+    assert class_seed(1, 5) != class_seed(2, 5) and class_seed(1, 5) == class_seed(1, 5)
+
+
+def test_on_step_returning_false_stops_early_and_keeps_the_result():
+    model = tiny_model()
+    seen = []
+
+    def on_step(step, images, scores, probabilities):
+        seen.append((step, images.shape, scores.shape, probabilities.shape))
+        return step < 3
+
+    result = visualise_class(model, [1, 2], config=short("paper", 50), on_step=on_step, frame_every=10)
+    assert result.stopped_early and result.steps_run == 3 and result.scores.shape == (3, 2)
+    assert seen[-1] == (3, (2, SIZE, SIZE, 3), (2,), (2,))
+    assert result.frame_steps == (3,)  # the stopping point is kept as the last frame
+
+
+def test_the_shared_model_is_not_touched():
+    model = tiny_model()
+    before = [p.clone() for p in model.module.parameters()]
+    visualise_class(model, [0], config=short("olah"))
+    visualise_class(model, [0], config=short("yosinski"))
+    assert not model.module.training
+    assert all(torch.equal(a, b) and b.grad is None and not b.requires_grad for a, b in zip(before, model.module.parameters()))
+
+
+@pytest.mark.parametrize("bad", [
+    dict(steps=-1), dict(learning_rate=0.0), dict(l2=-1.0), dict(optimiser="lbfgs"), dict(parameterisation="cppn"),
+    dict(jitter=-2), dict(scales=(1.1, 0.9)), dict(clip_norm_percentile=100.0), dict(blur_every=4, blur_sigma=0.0),
+    dict(parameterisation="fourier", decay=0.1),
+])
+def test_bad_knobs_raise_value_error(bad):
+    with pytest.raises(ValueError):
+        dataclasses.replace(PRESETS["paper"], **bad)
+
+
+@pytest.mark.parametrize("classes", [[], [10], [-1], ["goldfish"], [1.5]])
+def test_bad_classes_raise_value_error(classes):
+    with pytest.raises(ValueError):
+        visualise_class(tiny_model(), classes, config=short("paper"))
+
+
+def test_unknown_preset_raises_value_error():
+    with pytest.raises(ValueError, match="Unknown preset"):
+        visualise_class(tiny_model(), [1], config="deepdream")
+
+
+def test_zero_steps_give_the_zero_image():
+    result = visualise_class(tiny_model(), [1], config=short("paper", 0))
+    assert result.scores.shape == (0, 1) and np.all(result.images_hwc[0] == 128)
+
+
+def test_fourier_and_colour_constants_follow_lucid():
+    scale = frequency_scale(8, 8)
+    assert scale.shape == (8, 5) and scale[0, 0] == 8.0 and scale[0, 1] == 8.0 and scale[0, 4] == 2.0
+    assert np.isclose(np.linalg.norm(COLOUR_CORRELATION, axis=0).max(), 1.0)
+
+
+def test_transforms_by_hand():
+    images = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).view(2, 3, 6, 6)
+    gens = [torch.Generator().manual_seed(i) for i in range(2)]
+    fill = torch.full((1, 3, 1, 1), -7.0)
+    padded = transforms.pad(2, fill)(images, gens)
+    assert padded.shape == (2, 3, 10, 10) and torch.all(padded[:, :, 0] == -7) and torch.equal(padded[:, :, 2:8, 2:8], images)
+    assert transforms.jitter(2)(images, gens).shape == (2, 3, 4, 4)
+    same = transforms.random_scale_rotate((1.0, 1.0), 0.0, fill)(images, gens)
+    torch.testing.assert_close(same, images, atol=1e-4, rtol=0)
+    ramp = torch.tensor([[[[0.0, 1.0, 3.0], [0.0, 1.0, 3.0], [0.0, 1.0, 3.0]]]])  # (1, 1, 3, 3)
+    assert float(transforms.total_variation(ramp)) == 2 * (1 + 4)  # 2 rows × (1² + 2²), no vertical change
+    constant = torch.full((1, 3, 9, 9), 0.3)
+    torch.testing.assert_close(transforms.gaussian_blur(constant, 1.0), constant)
+    pixels = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]).repeat(1, 3, 1, 1)
+    clipped = transforms.clip_small_pixels(pixels, torch.ones_like(pixels), norm_percentile=50, contribution_percentile=0)
+    assert torch.equal(clipped[0, 0], torch.tensor([[0.0, 0.0], [3.0, 4.0]]))
+
+
+def test_animation_gif_has_one_frame_per_stored_step():
+    result = visualise_class(tiny_model(), [1, 2], config=short("paper", 6), frame_every=2)
+    gif = Image.open(io.BytesIO(animation_gif(result)))
+    assert gif.n_frames == 3 and gif.size == (2 * SIZE, SIZE)
+
+
+@pytest.mark.slow
+def test_paper_preset_png_is_its_class_top1_on_the_embedded_model(embedded_model):
+    classes = [1, 130]  # goldfish, flamingo
+    result = visualise_class(embedded_model, classes, config="paper", seed=0)
+    for c, image in zip(classes, result.images_hwc):
+        restored = load_image(encode_png(image))
+        assert predict(embedded_model, restored, top=1)[0].index == c
+    zero = visualise_class(embedded_model, classes, config=short("paper", 0))
+    assert min(np.subtract(result.final_scores, zero.final_scores)) > 5.0  # logits: far above the zero image's
+
+
+@pytest.mark.slow
+def test_olah_image_stays_top1_under_random_jitter_and_rescale(embedded_model):
+    classes = [1, 130]
+    result = visualise_class(embedded_model, classes, config=short("olah", 128), seed=0)
+    rng = np.random.default_rng(0)
+    for c, image in zip(classes, result.images_hwc):
+        for _ in range(3):
+            scale = rng.uniform(0.85, 1.15)
+            size = round(224 * scale)
+            resized = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
+            shifted = np.roll(resized, tuple(rng.integers(-12, 13, 2)), axis=(0, 1))
+            assert predict(embedded_model, shifted, top=1)[0].index == c
+
+
+@pytest.mark.slow
+def test_cli_writes_one_png_per_class(tmp_path, capsys):
+    assert main(["classviz", "1", "flamingo", "--steps", "2", "--seed", "4", "--out", str(tmp_path)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [row["class_index"] for row in payload["classes"]] == [1, 130] and payload["steps"] == 2
+    for row in payload["classes"]:
+        assert load_image(row["png"]).shape == (224, 224, 3)
+
+
+def test_cli_rejects_an_unknown_class(tmp_path, capsys):
+    assert main(["classviz", "not a class", "--weights", "random", "--out", str(tmp_path)]) == 1
+    assert "No ImageNet class" in capsys.readouterr().err
