@@ -102,15 +102,19 @@ def _responsibilities(model: GaussianMixture, samples: np.ndarray) -> np.ndarray
 
 
 def _component_log_densities(model: GaussianMixture, colours_n3: np.ndarray) -> np.ndarray:
-    """log π_k + log N(z | μ_k, Σ_k) for every colour and component, (N, K)."""
+    """log π_k + log N(z | μ_k, Σ_k) for every colour and component, float32 (N, K); one matrix
+    product whitens every colour for all components at once."""
     colours = np.asarray(colours_n3, dtype=np.float32).reshape(-1, 3)
-    out = np.full((len(colours), len(model.weights)), -np.inf)
-    for k in np.flatnonzero(model.weights > 0):
-        chol = np.linalg.cholesky(model.covariances[k])
-        whitening = np.linalg.inv(chol).T.astype(np.float32)  # y = (z - μ) L⁻ᵀ has identity covariance
-        y = (colours - model.means[k].astype(np.float32)) @ whitening  # (N, 3)
-        log_det = 2.0 * np.log(np.diag(chol)).sum()
-        out[:, k] = np.log(model.weights[k]) - 0.5 * (3 * _LOG_2PI + log_det) - 0.5 * np.einsum("ij,ij->i", y, y)
+    active = np.flatnonzero(model.weights > 0)
+    chol = np.linalg.cholesky(model.covariances[active])  # (A, 3, 3), Σ = L Lᵀ
+    whitening = np.linalg.inv(chol).transpose(0, 2, 1)  # y = (z - μ) L⁻ᵀ has identity covariance
+    offsets = -np.einsum("ai,aij->aj", model.means[active], whitening)  # (A, 3)
+    y = colours @ whitening.transpose(1, 0, 2).reshape(3, -1).astype(np.float32) + offsets.ravel().astype(np.float32)
+    mahalanobis = np.square(y).reshape(len(colours), len(active), 3).sum(-1)  # (N, A)
+    log_det = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
+    constant = (np.log(model.weights[active]) - 0.5 * (3 * _LOG_2PI + log_det)).astype(np.float32)
+    out = np.full((len(colours), len(model.weights)), -np.inf, np.float32)
+    out[:, active] = constant - 0.5 * mahalanobis
     return out
 
 

@@ -128,13 +128,15 @@ def segment(
     image_hwc, seeds_hw = _validate(image_hwc, seeds_hw, iterations, gamma, max_side)
     rng = np.random.default_rng(seed)
     work_hwc, work_seeds = _to_working_size(image_hwc, seeds_hw, max_side)
+    colours = work_hwc.reshape(-1, 3)  # colour models always see the working-size pixels
+    if colour_models is None:
+        colour_models = _fit_pair(colours, np.isin(work_seeds, FOREGROUND_CODES).ravel(),
+                                  np.isin(work_seeds, BACKGROUND_CODES).ravel(), components, rng, None)
     coarse_hwc, coarse_seeds = _to_working_size(image_hwc, seeds_hw, min(coarse_side, max_side))
-    if not (np.isin(coarse_seeds, FOREGROUND_CODES).any() and np.isin(coarse_seeds, BACKGROUND_CODES).any()):
-        coarse_hwc, coarse_seeds = work_hwc, work_seeds  # seeds too small to survive downscaling
-    colour_models, is_fg, energies = _grabcut(coarse_hwc, coarse_seeds, iterations, gamma, components,
-                                              colour_models, rng, on_step)
+    colour_models, is_fg, unaries, energies = _grabcut(
+        colours, work_seeds.shape, coarse_hwc, coarse_seeds, iterations, gamma, components, colour_models, rng, on_step)
     if coarse_seeds.shape != work_seeds.shape:
-        is_fg = _refine(work_hwc, work_seeds, _upsample(is_fg, work_seeds.shape), colour_models, gamma)
+        is_fg = _refine(work_hwc, work_seeds, _upsample(is_fg, work_seeds.shape), unaries, gamma)
     is_foreground = _upsample(is_fg, seeds_hw.shape)
     is_foreground[np.isin(seeds_hw, HARD_FOREGROUND_CODES)] = True  # re-imposed at full resolution
     is_foreground[np.isin(seeds_hw, HARD_BACKGROUND_CODES)] = False
@@ -143,35 +145,34 @@ def segment(
                         float(gamma), work_seeds.shape, colour_models)
 
 
-def _grabcut(image_hwc, seeds_hw, iterations, gamma, components, colour_models, rng, on_step):
-    """GrabCut rounds on one grid: (colour models, is_foreground (H, W), energies)."""
-    colours = image_hwc.reshape(-1, 3)
-    grid = GridCut(pairwise_weights(image_hwc, _gamma_at(gamma, seeds_hw.shape)))
-    hard_fg, hard_bg = np.isin(seeds_hw, HARD_FOREGROUND_CODES), np.isin(seeds_hw, HARD_BACKGROUND_CODES)
-    if colour_models is None:
-        colour_models = _fit_pair(colours, np.isin(seeds_hw, FOREGROUND_CODES).ravel(),
-                                  np.isin(seeds_hw, BACKGROUND_CODES).ravel(), components, rng, None)
+def _grabcut(colours, work_shape, coarse_hwc, coarse_seeds, iterations, gamma, components, colour_models, rng, on_step):
+    """GrabCut rounds cut on the coarse grid, whose unaries are the cell means of the working-size ones
+    (so the coarse energy approximates the fine one); the models are re-fit on working-size pixels.
+    Returns (colour models, coarse is_foreground, working-size (unary_fg, unary_bg), energies)."""
+    grid = GridCut(pairwise_weights(coarse_hwc, _gamma_at(gamma, coarse_seeds.shape)))
+    hard_fg, hard_bg = np.isin(coarse_seeds, HARD_FOREGROUND_CODES), np.isin(coarse_seeds, HARD_BACKGROUND_CODES)
     energies = []
+    palette, index = np.unique(_pack(colours), return_inverse=True)  # a photo has ~4× fewer colours than pixels
+    palette = _unpack(palette)
     for step in range(iterations):
-        unary_fg, unary_bg = (-log_likelihood(m, colours).reshape(seeds_hw.shape) for m in colour_models)
-        is_fg, energy = grid.solve(unary_fg, unary_bg, hard_fg, hard_bg)
+        unaries = tuple(-log_likelihood(m, palette).astype(np.float64)[index].reshape(work_shape) for m in colour_models)
+        is_fg, energy = grid.solve(*(_downscale(u, coarse_seeds.shape) for u in unaries), hard_fg, hard_bg)
         energies.append(energy)
         if on_step is not None:
             on_step(step + 1, iterations)
         if step + 1 == iterations or is_fg.all() or not is_fg.any():
             break  # done, or one side is empty: nothing to re-fit it on, the labelling is final
-        colour_models = _fit_pair(colours, is_fg.ravel(), ~is_fg.ravel(), components, rng, colour_models)
-    return colour_models, is_fg, energies
+        labels = _upsample(is_fg, work_shape).ravel()
+        colour_models = _fit_pair(colours, labels, ~labels, components, rng, colour_models)
+    return colour_models, is_fg, unaries, energies
 
 
-def _refine(image_hwc, seeds_hw, initial_fg, colour_models, gamma):
+def _refine(image_hwc, seeds_hw, initial_fg, unaries, gamma):
     """One banded cut at the working size around the upsampled coarse boundary."""
-    colours = image_hwc.reshape(-1, 3)
-    fg_model, bg_model = colour_models
+    unary_fg, unary_bg = (u.ravel() for u in unaries)
     radius = 2 + int(np.ceil(max(seeds_hw.shape) / COARSE_SIDE))  # about two coarse pixels
     return banded_cut(
-        initial_fg, boundary_band(initial_fg, radius),
-        lambda flat: (-log_likelihood(fg_model, colours[flat]), -log_likelihood(bg_model, colours[flat])),
+        initial_fg, boundary_band(initial_fg, radius), lambda flat: (unary_fg[flat], unary_bg[flat]),
         pairwise_weights(image_hwc, _gamma_at(gamma, seeds_hw.shape)),
         np.isin(seeds_hw, HARD_FOREGROUND_CODES), np.isin(seeds_hw, HARD_BACKGROUND_CODES),
     )
@@ -243,11 +244,28 @@ def _to_working_size(image_hwc: np.ndarray, seeds_hw: np.ndarray, max_side: int)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = np.asarray(Image.fromarray(image_hwc).resize(size, Image.Resampling.BOX), dtype=np.float32)
     small_seeds = np.zeros(size[::-1], np.uint8)
-    # Paint codes by rising precedence; a thin hand stroke survives if it covers any part of a cell.
+    # Paint codes by rising precedence; a hard seed survives if it covers any part of a cell.
     for code in (AUTO_BACKGROUND, AUTO_FOREGROUND, AUTO_HARD_BACKGROUND, AUTO_HARD_FOREGROUND, HAND_BACKGROUND, HAND_FOREGROUND):
         coverage = Image.fromarray((seeds_hw == code).astype(np.float32)).resize(size, Image.Resampling.BOX)
-        small_seeds[np.asarray(coverage) > (0.0 if code in HAND_CODES else 0.5)] = code
+        is_hard = code in HARD_FOREGROUND_CODES + HARD_BACKGROUND_CODES
+        small_seeds[np.asarray(coverage) > (0.0 if is_hard else 0.5)] = code
     return small, small_seeds
+
+
+def _pack(colours_n3: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(colours_n3).round().astype(np.uint32)  # working images hold whole 0..255 values
+    return (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+
+
+def _unpack(packed: np.ndarray) -> np.ndarray:
+    return np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.float32)
+
+
+def _downscale(values_hw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Cell means of a float map (H, W) on a coarser grid of ``shape``."""
+    if values_hw.shape == tuple(shape):
+        return values_hw
+    return np.asarray(Image.fromarray(values_hw.astype(np.float32)).resize(shape[::-1], Image.Resampling.BOX), np.float64)
 
 
 def _upsample(is_foreground: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
