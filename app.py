@@ -7,6 +7,7 @@ st.set_page_config(page_title="Deep Inside ConvNets", page_icon=":material/visib
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/class_model.py", title="Class model visualisation (§2)", icon=":material/palette:"),
     st.Page("pages/saliency.py", title="Class saliency (§3.1)", icon=":material/blur_on:"),
     st.Page("pages/segmentation.py", title="Segmentation from saliency (§3.2)", icon=":material/content_cut:"),
     st.Page("pages/backward_rules.py", title="Backward rules (§4)", icon=":material/compare:"),

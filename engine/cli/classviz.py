@@ -8,7 +8,7 @@ from pathlib import Path
 from engine.classviz import PRESETS, get_preset, visualise_class
 from engine.cli.common import add_model_args, model_from_args, print_json
 from engine.images import encode_png
-from engine.models import find_class
+from engine.models import find_class, imagenet_categories
 
 
 def register(subparsers) -> None:
@@ -26,8 +26,8 @@ def run(args) -> None:
     config = get_preset(args.preset)
     if args.steps is not None:
         config = dataclasses.replace(config, steps=args.steps)
+    indices = [find_class(imagenet_categories(), c) for c in args.classes]  # before the (slow) model load
     model = model_from_args(args)
-    indices = [find_class(model.categories, c) for c in args.classes]
     result = visualise_class(model, indices, config=config, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,77 @@
+"""The class model visualisation page (§2), driven by Streamlit's AppTest."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+def class_model_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("pages/class_model.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_for_job(at: AppTest, *, stop_after_progress: bool = False, timeout: float = 300) -> AppTest:
+    """Rerun the page (as the fragment's timer would) until the worker thread has a result."""
+    saw_progress = False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        job = at.session_state["cv_job"]
+        if job.result is not None or job.error is not None:
+            return at
+        if at.get("progress"):
+            saw_progress = True
+            if stop_after_progress and job.step > 0:
+                at.button(key="cv_stop").click()
+        time.sleep(0.3)
+    raise AssertionError(f"no result within {timeout} s (progress seen: {saw_progress})")
+
+
+@pytest.mark.slow
+def test_a_short_run_shows_progress_then_the_image_curves_and_downloads():
+    at = class_model_page()
+    at.number_input(key="cv_steps_paper").set_value(3)
+    at.button(key="cv_run").click().run()
+    assert not at.exception and at.get("progress"), "the run starts with a progress bar"
+    wait_for_job(at)
+    assert not at.error
+    assert "Finished after 3 steps" in at.success[0].value
+    captions = [e.proto.imgs[0].caption for e in at.get("image")]
+    assert any(c.startswith("goldfish: S_c =") for c in captions)
+    assert at.get("plotly_chart") and len(at.get("download_button")) == 2  # PNG and GIF
+
+
+@pytest.mark.slow
+def test_stop_keeps_the_image_so_far():
+    at = class_model_page()
+    at.number_input(key="cv_steps_paper").set_value(400)
+    at.button(key="cv_run").click().run()
+    wait_for_job(at, stop_after_progress=True)
+    job = at.session_state["cv_job"]
+    assert job.result.stopped_early and 0 < job.result.steps_run < 400
+    assert "Stopped after" in at.success[0].value and at.get("image")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("widget, value, message", [
+    ("cv_steps_paper", -5, "steps must be a whole number ≥ 0"),
+    ("cv_typed", "not a class", "No ImageNet class is called 'not a class'"),
+    ("cv_paper_learning_rate", -1.0, "learning_rate must be > 0"),
+])
+def test_bad_parameters_give_a_clear_message_and_no_traceback(widget, value, message):
+    at = class_model_page()
+    element = at.text_input(key=widget) if widget == "cv_typed" else at.number_input(key=widget)
+    element.set_value(value).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert "cv_run" not in [b.key for b in at.button]  # nothing to run with bad parameters
