@@ -89,7 +89,7 @@ def recut_after_stroke(model, repeats: int) -> None:
     stroke = codes.copy()
     stroke[200:212, 150:330] = seg.HAND_BACKGROUND  # one 12-px brush stroke, 180 px long
     recut_s, again = median_time(
-        lambda: seg.segment(image, stroke, colour_models=first.colour_models, iterations=1), repeats)
+        lambda: seg.segment(image, stroke, previous=first, iterations=1), repeats)
     print(f"Re-cut after one stroke, {image.shape[1]}×{image.shape[0]}:")
     print(f"  first segmentation ({first.iterations} iterations) {first_s * 1e3:.1f} ms")
     print(f"  re-cut    median {recut_s * 1e3:8.1f} ms  (goal < 150 ms; area {first.area} -> {again.area} px)")

@@ -30,20 +30,26 @@ def _pair_slices(shape: tuple[int, int], dy: int, dx: int):
 
 
 def pairwise_weights(image_hwc: np.ndarray, gamma: float) -> list[np.ndarray]:
-    """Potts weights, one (H, W) float64 array per direction of ``DIRECTIONS``: the weight at p is
+    """Potts weights, one (H, W) float32 array per direction of ``DIRECTIONS``: the weight at p is
     that of the edge p → p + direction (zero where the neighbour falls outside the image)."""
-    z = np.asarray(image_hwc, dtype=np.float32)
+    channels = np.ascontiguousarray(np.moveaxis(np.asarray(image_hwc, dtype=np.float32), 2, 0))  # (3, H, W)
+    shape = channels.shape[1:]
     squared = []
     for dy, dx in DIRECTIONS:
-        p, q = _pair_slices(z.shape[:2], dy, dx)
-        squared.append(((z[p] - z[q]) ** 2).sum(-1))
+        p, q = _pair_slices(shape, dy, dx)
+        total = np.zeros(channels[0][p].shape, np.float32)
+        for channel in channels:
+            difference = channel[p] - channel[q]
+            total += difference * difference
+        squared.append(total)
     pairs = sum(s.size for s in squared)
     mean = sum(float(s.sum(dtype=np.float64)) for s in squared) / pairs if pairs else 0.0
-    beta = 0.5 / mean if mean > 0 else 0.0  # a uniform image: plain Potts
+    beta = np.float32(0.5 / mean if mean > 0 else 0.0)  # a uniform image: plain Potts
     weights = []
     for (dy, dx), s in zip(DIRECTIONS, squared):
-        full = np.zeros(z.shape[:2], np.float64)
-        full[_pair_slices(z.shape[:2], dy, dx)[0]] = gamma / np.hypot(dy, dx) * np.exp(-beta * s)
+        full = np.zeros(shape, np.float32)
+        s *= -beta
+        full[_pair_slices(shape, dy, dx)[0]] = np.float32(gamma / np.hypot(dy, dx)) * np.exp(s)
         weights.append(full)
     return weights
 

@@ -61,6 +61,7 @@ class Segmentation:
     gamma: float  # as given, at a 256-pixel short side
     working_hw: tuple[int, int]  # the size the cut ran at
     colour_models: tuple[GaussianMixture, GaussianMixture]  # (foreground, background), last fitted
+    unaries_hw: np.ndarray  # float32 (2, h, w) at working_hw: -log p(z) under (foreground, background)
 
     @property
     def area(self) -> int:
@@ -118,45 +119,56 @@ def segment(
     max_side: int = MAX_SIDE,
     coarse_side: int = COARSE_SIDE,
     colour_models: tuple[GaussianMixture, GaussianMixture] | None = None,
+    previous: Segmentation | None = None,
     seed: int = 0,
     on_step: Callable[[int, int], None] | None = None,
 ) -> Segmentation:
     """GrabCut from seed codes: fit the colour models (or start from ``colour_models``), cut, re-fit
     on the cut, ``iterations`` cuts in all, at ``coarse_side``; then one banded cut at the working
     size; keep the largest component (and any holding a hand foreground seed). A re-cut after an
-    edit: ``segment(image, new_seeds, colour_models=previous.colour_models, iterations=1)``."""
+    edit: ``segment(image, new_seeds, previous=first, iterations=1)`` cuts once with ``first``'s colour
+    models and reuses its unaries (same image and ``max_side``)."""
     image_hwc, seeds_hw = _validate(image_hwc, seeds_hw, iterations, gamma, max_side)
     rng = np.random.default_rng(seed)
     work_hwc, work_seeds = _to_working_size(image_hwc, seeds_hw, max_side)
     colours = work_hwc.reshape(-1, 3)  # colour models always see the working-size pixels
+    reused = None
+    if previous is not None:
+        colour_models = previous.colour_models
+        reused = previous.unaries_hw if previous.unaries_hw.shape[1:] == work_seeds.shape else None
     if colour_models is None:
         colour_models = _fit_pair(colours, np.isin(work_seeds, FOREGROUND_CODES).ravel(),
                                   np.isin(work_seeds, BACKGROUND_CODES).ravel(), components, rng, None)
-    coarse_hwc, coarse_seeds = _to_working_size(image_hwc, seeds_hw, min(coarse_side, max_side))
+    coarse_hwc, coarse_hard = _coarse_grid(image_hwc, seeds_hw, min(coarse_side, max_side))
     colour_models, is_fg, unaries, energies = _grabcut(
-        colours, work_seeds.shape, coarse_hwc, coarse_seeds, iterations, gamma, components, colour_models, rng, on_step)
-    if coarse_seeds.shape != work_seeds.shape:
+        colours, work_seeds.shape, coarse_hwc, coarse_hard, iterations, gamma, components, colour_models, reused, rng, on_step)
+    if is_fg.shape != work_seeds.shape:
         is_fg = _refine(work_hwc, work_seeds, _upsample(is_fg, work_seeds.shape), unaries, gamma)
     is_foreground = _upsample(is_fg, seeds_hw.shape)
     is_foreground[np.isin(seeds_hw, HARD_FOREGROUND_CODES)] = True  # re-imposed at full resolution
     is_foreground[np.isin(seeds_hw, HARD_BACKGROUND_CODES)] = False
     is_foreground = keep_object(is_foreground, must_keep_hw=seeds_hw == HAND_FOREGROUND)
     return Segmentation(is_foreground, bounding_box(is_foreground), seeds_hw, len(energies), tuple(energies),
-                        float(gamma), work_seeds.shape, colour_models)
+                        float(gamma), work_seeds.shape, colour_models, np.stack(unaries).astype(np.float32))
 
 
-def _grabcut(colours, work_shape, coarse_hwc, coarse_seeds, iterations, gamma, components, colour_models, rng, on_step):
+def _grabcut(colours, work_shape, coarse_hwc, coarse_hard, iterations, gamma, components, colour_models, reused, rng, on_step):
     """GrabCut rounds cut on the coarse grid, whose unaries are the cell means of the working-size ones
     (so the coarse energy approximates the fine one); the models are re-fit on working-size pixels.
     Returns (colour models, coarse is_foreground, working-size (unary_fg, unary_bg), energies)."""
-    grid = GridCut(pairwise_weights(coarse_hwc, _gamma_at(gamma, coarse_seeds.shape)))
-    hard_fg, hard_bg = np.isin(coarse_seeds, HARD_FOREGROUND_CODES), np.isin(coarse_seeds, HARD_BACKGROUND_CODES)
+    hard_fg, hard_bg = coarse_hard
+    grid = GridCut(pairwise_weights(coarse_hwc, _gamma_at(gamma, hard_fg.shape)))
     energies = []
-    palette, index = np.unique(_pack(colours), return_inverse=True)  # a photo has ~4× fewer colours than pixels
-    palette = _unpack(palette)
+    palette = index = None
     for step in range(iterations):
-        unaries = tuple(-log_likelihood(m, palette).astype(np.float64)[index].reshape(work_shape) for m in colour_models)
-        is_fg, energy = grid.solve(*(_downscale(u, coarse_seeds.shape) for u in unaries), hard_fg, hard_bg)
+        if step == 0 and reused is not None:
+            unaries = tuple(u.astype(np.float64) for u in reused)
+        else:
+            if palette is None:  # a photo has ~4× fewer distinct colours than pixels
+                palette, index = np.unique(_pack(colours), return_inverse=True)
+                palette = _unpack(palette)
+            unaries = tuple(-log_likelihood(m, palette).astype(np.float64)[index].reshape(work_shape) for m in colour_models)
+        is_fg, energy = grid.solve(*(_downscale(u, hard_fg.shape) for u in unaries), hard_fg, hard_bg)
         energies.append(energy)
         if on_step is not None:
             on_step(step + 1, iterations)
@@ -266,6 +278,20 @@ def _downscale(values_hw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if values_hw.shape == tuple(shape):
         return values_hw
     return np.asarray(Image.fromarray(values_hw.astype(np.float32)).resize(shape[::-1], Image.Resampling.BOX), np.float64)
+
+
+def _coarse_grid(image_hwc: np.ndarray, seeds_hw: np.ndarray, max_side: int):
+    """The coarse image and its hard seeds (hard foreground, hard background): a cell is hard when any of
+    its pixels is, unless it holds both kinds."""
+    h, w = seeds_hw.shape
+    scale = max_side / max(h, w)
+    if scale >= 1.0:
+        return image_hwc.astype(np.float32), (np.isin(seeds_hw, HARD_FOREGROUND_CODES), np.isin(seeds_hw, HARD_BACKGROUND_CODES))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(image_hwc).resize(size, Image.Resampling.BOX), dtype=np.float32)
+    touched = [np.asarray(Image.fromarray(np.isin(seeds_hw, codes).astype(np.float32)).resize(size, Image.Resampling.BOX)) > 0
+               for codes in (HARD_FOREGROUND_CODES, HARD_BACKGROUND_CODES)]
+    return small, (touched[0] & ~touched[1], touched[1] & ~touched[0])
 
 
 def _upsample(is_foreground: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

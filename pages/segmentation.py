@@ -17,8 +17,8 @@ BRUSHES = {"foreground": seg.HAND_FOREGROUND, "background": seg.HAND_BACKGROUND,
 
 
 @st.cache_data(max_entries=32, show_spinner="Cutting…")
-def cut(_image, digest, _seeds, seeds_digest, iterations, gamma, _models=None, models_key=None):
-    return seg.segment(_image, _seeds, iterations=iterations, gamma=gamma, colour_models=_models)
+def cut(_image, digest, _seeds, seeds_digest, iterations, gamma, _previous=None, previous_key=None):
+    return seg.segment(_image, _seeds, iterations=iterations, gamma=gamma, previous=_previous)
 
 
 def digest(array):
@@ -95,7 +95,7 @@ hand = resumed if painted is None else masks.seeds_from_strokes(painted, photo.s
 seeds = seg.merge_seeds(auto_seeds, hand)
 after = before
 if hand is not None and hand.any():
-    after = cut(photo, image.digest, seeds, digest(seeds), 1, float(gamma), before.colour_models, digest(auto_seeds))
+    after = cut(photo, image.digest, seeds, digest(seeds), 1, float(gamma), before, (digest(auto_seeds), int(iterations)))
 
 shown = st.columns(3)
 shown[0].image(masks.draw_seeds(photo, seeds), caption="Seeds (model and yours)", width="stretch")

@@ -219,6 +219,9 @@ def test_recut_with_previous_colour_models():
     seeds[12:16, 22:26] = seg.HAND_BACKGROUND
     again = seg.segment(image, seeds, gamma=50, colour_models=first.colour_models, iterations=1)
     assert again.iterations == 1 and not again.is_foreground_hw[12:16, 22:26].any()
+    reused = seg.segment(image, seeds, gamma=50, previous=first, iterations=1)  # same models, same unaries
+    np.testing.assert_array_equal(reused.is_foreground_hw, again.is_foreground_hw)
+    np.testing.assert_allclose(reused.unaries_hw, first.unaries_hw)
 
 
 @pytest.mark.parametrize("mask", [
