@@ -87,7 +87,7 @@ def recut_after_stroke(model, repeats: int) -> None:
     codes = seg.automatic_seeds(compute_saliency(model, image).saliency_hw)
     first_s, first = median_time(lambda: seg.segment(image, codes), 1)
     stroke = codes.copy()
-    stroke[200:212, 150:330] = seg.HAND_BACKGROUND  # one 12-px brush stroke, 180 px long
+    stroke[380:392, 300:480] = seg.HAND_BACKGROUND  # one 12-px brush stroke, 180 px long, across the object
     recut_s, again = median_time(
         lambda: seg.segment(image, stroke, previous=first, iterations=1), repeats)
     print(f"Re-cut after one stroke, {image.shape[1]}×{image.shape[0]}:")

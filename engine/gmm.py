@@ -40,13 +40,14 @@ def fit_gmm(
     max_samples: int = MAX_SAMPLES,
 ) -> GaussianMixture:
     """Fit a mixture to ``samples_n3`` (N, 3) colours: k-means++ (or ``start``), then EM."""
-    samples = np.asarray(samples_n3, dtype=np.float64).reshape(-1, 3)
+    samples = np.asarray(samples_n3).reshape(-1, 3)
     if len(samples) == 0:
         raise ValueError("Cannot fit a colour model to no pixels.")
     if components < 1:
         raise ValueError(f"A mixture needs at least one component; got {components}.")
     if len(samples) > max_samples:
         samples = samples[rng.choice(len(samples), max_samples, replace=False)]
+    samples = samples.astype(np.float64)
     if start is None:
         centres = _kmeans_plus_plus(samples, components, rng)
         nearest = _squared_distances(samples, centres).argmin(1)

@@ -150,8 +150,8 @@ def banded_cut(
         for inside, band_end, fixed_end in ((in_p & ~in_q, p, q), (in_q & ~in_p, q, p)):
             ids, w_in = node_of[band_end][inside], w[inside]
             other_is_fg = fixed_fg[fixed_end][inside]
-            np.add.at(cost_bg, ids[other_is_fg], w_in[other_is_fg])
-            np.add.at(cost_fg, ids[~other_is_fg], w_in[~other_is_fg])
+            cost_bg += np.bincount(ids[other_is_fg], w_in[other_is_fg], minlength=len(band_flat))
+            cost_fg += np.bincount(ids[~other_is_fg], w_in[~other_is_fg], minlength=len(band_flat))
     graph.add_grid_tedges(nodes, cost_bg, cost_fg)  # (source capacity, sink capacity)
     graph.maxflow()
     is_fg = fixed_fg.copy()

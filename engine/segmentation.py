@@ -11,13 +11,15 @@ Seed maps are uint8 (H, W) arrays of the codes below (saved as a palette PNG by 
 Hand seeds are hard constraints and override automatic ones; automatic seeds only fit the colour
 models, except the optional hard ones (the reference code's 99.5% / 0.5% quantiles).
 
-Resolution: the GrabCut rounds (fit, cut, re-fit, ...) run with the long side at most ``coarse_side``
-(160 px); one banded cut (``engine.graphcut.banded_cut``) then re-labels a band a few pixels wide
-around that boundary at the working size, the photo's own size up to ``max_side`` (512 px long side);
-larger photos are cut at 512 px and the mask is upsampled, with hard seeds re-imposed at full
-resolution. γ is given at a 256-pixel short side (the reference code's γ=150 there) and scaled
-linearly with the short side of each grid: unaries add up over the area (∝ side²) and the Potts term
-over the boundary (∝ γ·side), so this keeps their balance, and the cut's shape, across resolutions.
+Resolution and speed: colour models and unaries use the pixels at the working size, the photo's own
+size up to ``max_side`` (512 px long side; larger photos are cut at 512 px and the mask upsampled,
+hard seeds re-imposed at full resolution). The GrabCut rounds (cut, re-fit, cut, ...) cut a coarse
+grid, long side ``coarse_side`` (160 px), whose unaries are the cell means of the working-size ones,
+re-using the search trees between rounds (``engine.graphcut.GridCut``); one banded cut then
+re-labels a band a few pixels wide around that boundary at the working size. γ is given at a
+256-pixel short side (the reference code's γ=150 there) and scaled linearly with each grid's short
+side: unaries add up over the area (∝ side²) and the Potts term over the boundary (∝ γ·side), so
+this keeps their balance, and the cut's shape, across resolutions.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from engine.gmm import COMPONENTS, EM_ITERATIONS, GaussianMixture, fit_gmm, log_likelihood
+from engine.gmm import COMPONENTS, EM_ITERATIONS, MAX_SAMPLES, GaussianMixture, fit_gmm, log_likelihood
 from engine.graphcut import GridCut, banded_cut, boundary_band, pairwise_weights
 
 NONE, HAND_BACKGROUND, HAND_FOREGROUND = 0, 1, 2  # what a person paints: hard constraints
@@ -219,10 +221,17 @@ def _validate(image_hwc, seeds_hw, iterations, gamma, max_side):
 
 
 def _fit_pair(colours, is_fg, is_bg, components, rng, previous):
+    """(foreground, background) mixtures on at most MAX_SAMPLES pixels of each side. From scratch: k-means++
+    and EM; re-fitting: one EM step from the previous models, as GrabCut re-estimates once per round."""
     start_fg, start_bg = previous if previous is not None else (None, None)
-    iterations = EM_ITERATIONS if previous is None else 1  # a warm start needs one step per round
-    return (fit_gmm(colours[is_fg], components=components, rng=rng, start=start_fg, iterations=iterations),
-            fit_gmm(colours[is_bg], components=components, rng=rng, start=start_bg, iterations=iterations))
+    iterations = EM_ITERATIONS if previous is None else 0
+    models = []
+    for mask, start in ((is_fg, start_fg), (is_bg, start_bg)):
+        index = np.flatnonzero(mask)
+        if len(index) > MAX_SAMPLES:
+            index = rng.choice(index, MAX_SAMPLES, replace=False)
+        models.append(fit_gmm(colours[index], components=components, rng=rng, start=start, iterations=iterations))
+    return tuple(models)
 
 
 def keep_object(is_foreground_hw: np.ndarray, *, must_keep_hw: np.ndarray | None = None) -> np.ndarray:
