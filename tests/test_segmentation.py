@@ -261,3 +261,25 @@ def test_box_and_mask_iou():
     assert masks.box_iou((0, 0, 1, 1), (2, 2, 3, 3)) == 0.0
     a = box_mask(4, 4, (0, 0, 2, 2))
     assert masks.mask_iou(a, a) == 1.0 and masks.mask_iou(a, ~a) == 0.0
+
+
+def test_agrees_with_opencv_grabcut_on_the_same_trimap():
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(5)
+    h, w = 120, 160
+    yy, xx = np.mgrid[:h, :w]
+    is_object = (yy - 60) ** 2 / 40**2 + (xx - 75) ** 2 / 55**2 < 1  # an ellipse
+    image = np.where(is_object[:, :, None], (170, 90, 40), (70, 110, 150)).astype(np.float64)
+    image += 30 * np.sin(xx / 7.0)[:, :, None] * (0.3, 0.6, 0.2)  # texture, not just noise
+    image = np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
+    codes = np.full((h, w), seg.AUTO_BACKGROUND, np.uint8)
+    codes[45:75, 55:95] = seg.AUTO_FOREGROUND  # a complete trimap, the only kind cv2 takes
+    codes[58:62, 70:80] = seg.AUTO_HARD_FOREGROUND
+    codes[:3] = seg.AUTO_HARD_BACKGROUND
+    ours = seg.segment(image, codes, gamma=50 * 256 / h)  # the same Potts weight as OpenCV's γ = 50
+    mask = np.array([2, 0, 1, 2, 3, 0, 1], np.uint8)[codes]  # cv2.GC_* (BGD 0, FGD 1, PR_BGD 2, PR_FGD 3) per code
+    cv2.grabCut(np.ascontiguousarray(image[:, :, ::-1]), mask, None, np.zeros((1, 65)), np.zeros((1, 65)), 5,
+                cv2.GC_INIT_WITH_MASK)
+    theirs = seg.keep_object((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD))
+    assert masks.mask_iou(ours.is_foreground_hw, theirs) >= 0.9
+    assert masks.mask_iou(ours.is_foreground_hw, is_object) >= 0.9
