@@ -53,6 +53,7 @@ class ClassVizConfig:
     optimiser: str = "sgd"  # plain gradient ascent, as in the paper
     learning_rate: float = 5.0  # 8e4 on a 0..255 scale: Lite0's gradient is ~1e-2 at the zero image; 1 stalls
     steps: int = 100  # top-1 from ~50 steps on for goldfish, flamingo, Egyptian cat, banana
+    final_lr_fraction: float = 0.1  # the step shrinks linearly to this: a fixed step of 5 oscillates
     # transforms before the network, each step
     pad: int = 0  # Olah: pad with grey before jittering, so borders can move in
     jitter: int = 0  # random translation by up to this many pixels (random crop)
@@ -73,6 +74,7 @@ class ClassVizConfig:
         _require(self.optimiser in OPTIMISERS, f"optimiser must be one of {', '.join(OPTIMISERS)}; got {self.optimiser!r}.")
         _require(isinstance(self.steps, int) and self.steps >= 0, f"steps must be a whole number ≥ 0; got {self.steps!r}.")
         _require(self.learning_rate > 0, f"learning_rate must be > 0; got {self.learning_rate}.")
+        _require(0 < self.final_lr_fraction <= 1, f"final_lr_fraction must be in (0, 1]; got {self.final_lr_fraction}.")
         for name in ("init_std", "l2", "tv_weight", "decay", "blur_sigma", "pixel_norm_bound", "rotate_degrees"):
             _require(getattr(self, name) >= 0, f"{name} must be ≥ 0; got {getattr(self, name)}.")
         for name in ("pad", "jitter", "jitter_after", "blur_every"):
@@ -97,14 +99,15 @@ PRESETS: dict[str, ClassVizConfig] = {
     "paper": ClassVizConfig(),
     # Yosinski et al. 2015: decay, blur σ=1 every 4 steps, clipping, N(0, 10/255) noise start
     "yosinski": ClassVizConfig(
-        init_std=0.08, l2=0.0, learning_rate=5.0, steps=200, decay=1e-4, blur_sigma=1.0, blur_every=4,
+        init_std=0.08, l2=0.0, learning_rate=5.0, final_lr_fraction=1.0, steps=200, decay=1e-4, blur_sigma=1.0, blur_every=4,
         clip_norm_percentile=5.0, clip_contribution_percentile=5.0,
     ),
     # Mahendran & Vedaldi 2016: TV^β with β=2, bounded range, jitter
-    "mahendran-vedaldi": ClassVizConfig(l2=0.0, tv_weight=0.005, learning_rate=5.0, steps=200, jitter=8, bounded_range=True),
+    "mahendran-vedaldi": ClassVizConfig(
+        l2=0.0, tv_weight=0.005, learning_rate=5.0, final_lr_fraction=1.0, steps=200, jitter=8, bounded_range=True),
     # Olah et al. 2017 (Lucid's defaults)
     "olah": ClassVizConfig(
-        parameterisation="fourier", decorrelate_colour=True, l2=0.0, optimiser="adam", learning_rate=0.05, steps=512,
+        parameterisation="fourier", decorrelate_colour=True, l2=0.0, optimiser="adam", learning_rate=0.05, final_lr_fraction=1.0, steps=512,
         pad=12, jitter=8, scales=(0.9, 1.1), rotate_degrees=10.0, jitter_after=4,
     ),
 }
@@ -250,6 +253,9 @@ def _ascend(model: LoadedModel, config: ClassVizConfig, optimiser: torch.optim.O
     """One optimiser step up the objective, then the pixel projections (Yosinski, Mahendran & Vedaldi)."""
     for param, grad in zip(params, grads):
         param.grad = grad
+    progress = step / max(config.steps - 1, 1)
+    for group in optimiser.param_groups:
+        group["lr"] = config.learning_rate * (1.0 - (1.0 - config.final_lr_fraction) * progress)
     optimiser.step()
     optimiser.zero_grad(set_to_none=True)
     if config.parameterisation != "pixel":

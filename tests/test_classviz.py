@@ -46,9 +46,10 @@ def test_paper_step_on_a_linear_model_is_the_hand_computed_one():
     model = tiny_model(linear=True)
     weight = model.module[1].weight[3].view(3, SIZE, SIZE)
     lr, lam = 0.5, 0.1
-    result = visualise_class(model, [3], config=short("paper", 2, learning_rate=lr, l2=lam), frame_every=1)
+    config = short("paper", 2, learning_rate=lr, l2=lam, final_lr_fraction=0.5)
+    result = visualise_class(model, [3], config=config, frame_every=1)
     first = lr * weight  # from the zero image the L2 term has no gradient
-    second = first + lr * (weight - 2 * lam * first)
+    second = first + 0.5 * lr * (weight - 2 * lam * first)  # the step has shrunk linearly to half
     expected = ((second * 0.5 + 0.5).clamp(0, 1) * 255).round().permute(1, 2, 0).numpy().astype(np.uint8)
     np.testing.assert_array_equal(result.images_hwc[0], expected)
     bias = float(model.module[1].bias[3])
@@ -110,7 +111,7 @@ def test_the_shared_model_is_not_touched():
 
 
 @pytest.mark.parametrize("bad", [
-    dict(steps=-1), dict(learning_rate=0.0), dict(l2=-1.0), dict(optimiser="lbfgs"), dict(parameterisation="cppn"),
+    dict(steps=-1), dict(learning_rate=0.0), dict(final_lr_fraction=0.0), dict(l2=-1.0), dict(optimiser="lbfgs"), dict(parameterisation="cppn"),
     dict(jitter=-2), dict(scales=(1.1, 0.9)), dict(clip_norm_percentile=100.0), dict(blur_every=4, blur_sigma=0.0),
     dict(parameterisation="fourier", decay=0.1),
 ])

@@ -1,0 +1,76 @@
+"""§2 class model visualisation speed on the embedded model, 224²: one step against a bare
+forward+backward (goal ≤ 1.2×), every preset, and how a batch of classes scales.
+
+Run: .venv/bin/python benchmarks/bench_classviz.py        (on CUDA it also times the issue's
+200-step and 64-class targets; the CUDA-graph path in engine/classviz_cuda.py is used there)
+"""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import machine, median_seconds, report  # noqa: E402
+from engine.classviz import PRESETS, visualise_class  # noqa: E402
+from engine.models import load_model  # noqa: E402
+
+CLASSES = (1, 130, 285, 954, 207, 417, 555, 963, 22, 340, 948, 812, 309, 987, 985, 13)
+
+
+def step_seconds(model, preset: str, classes, steps: int) -> float:
+    """Median wall time between consecutive steps (the step the page sees, preview conversion included)."""
+    stamps = []
+    config = dataclasses.replace(PRESETS[preset], steps=steps)
+    visualise_class(model, list(classes), config=config, on_step=lambda *_: stamps.append(time.perf_counter()))
+    return statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:]))  # skip the first (warm-up) step
+
+
+def run_seconds(model, preset: str, classes, steps: int) -> float:
+    config = dataclasses.replace(PRESETS[preset], steps=steps)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    visualise_class(model, list(classes), config=config)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    print(machine())
+    model = load_model()
+    target = torch.tensor(CLASSES[:1]).view(-1, 1).to(model.device)
+
+    def bare(batch: int) -> None:  # the floor: one forward, one backward to the input
+        x = torch.zeros(batch, 3, 224, 224, device=model.device, requires_grad=True)
+        torch.autograd.grad(model.module(x).gather(1, target.expand(batch, 1)).sum(), x)
+
+    floor = median_seconds(lambda: bare(1), repeats=11)
+    report("bare forward+backward, 1×224²", floor)
+    for preset in PRESETS:
+        report(f"visualise_class step, {preset}, 1 class", step_seconds(model, preset, CLASSES[:1], 12), floor, "bare")
+    whole = (run_seconds(model, "paper", CLASSES[:1], 12) - run_seconds(model, "paper", CLASSES[:1], 2)) / 10
+    report("paper step without on_step (run-time difference / 10)", whole, floor, "bare")
+
+    for batch in (4, 16):
+        floor_b = median_seconds(lambda: bare(batch), repeats=5, warmup=1)
+        report(f"bare forward+backward, {batch}×224²", floor_b)
+        step_b = step_seconds(model, "paper", CLASSES[:batch], 6)
+        report(f"paper step, {batch} classes as one batch", step_b, floor_b, "bare")
+        report(f"  … per class", step_b / batch, floor, "bare 1×")
+
+    if model.device.type == "cuda":
+        report("200 steps, 1 class, paper (goal < 1 s on an H100)", run_seconds(model, "paper", CLASSES[:1], 200))
+        classes64 = [c * 15 % 1000 for c in range(64)]
+        report("64 classes × 200 steps, paper (goal < 5 s)", run_seconds(model, "paper", classes64, 200))
+        report("64 classes × 200 steps, olah", run_seconds(model, "olah", classes64, 200))
+
+
+if __name__ == "__main__":
+    main()
