@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from engine import parameterisations, transforms
+from engine.classviz_step import make_score_gradient
 from engine.models import LoadedModel, as_numpy
 from engine.views import denormalise, normalise
 
@@ -170,7 +171,7 @@ def visualise_class(
             image = image_fn(params)  # (B, 3, H, W), model space
             inputs = transform(image, generators)
             if score_gradient is None:
-                score_gradient = _score_gradient_fn(model, target, tuple(inputs.shape))
+                score_gradient = make_score_gradient(model.module, target, tuple(inputs.shape), model.device)
             logits, grad_inputs = score_gradient(inputs.detach())
             surrogate = (inputs * grad_inputs).sum() - _penalty(config, image).sum()  # its gradient is the objective's
             grads = torch.autograd.grad(surrogate, params)
@@ -179,14 +180,14 @@ def visualise_class(
         scores.append(logits.gather(1, target)[:, 0])
         probabilities.append(logits.softmax(1).gather(1, target)[:, 0])
         if frame_every and (step % frame_every == 0 or step == config.steps):
-            frames.append(_display(model, image_fn(params)))
+            frames.append(_display(model, image_fn, params))
             frame_steps.append(step)
         if on_step is not None:
-            stopped = on_step(step, _display(model, image_fn(params)), as_numpy(scores[-1]), as_numpy(probabilities[-1])) is False
+            stopped = on_step(step, _display(model, image_fn, params), as_numpy(scores[-1]), as_numpy(probabilities[-1])) is False
     if frame_every and stopped and (not frame_steps or frame_steps[-1] != step):
-        frames.append(_display(model, image_fn(params)))
+        frames.append(_display(model, image_fn, params))
         frame_steps.append(step)
-    return _result(model, config, seed, indices, image_fn(params), scores, probabilities, step, stopped, frames, frame_steps)
+    return _result(model, config, seed, indices, _display(model, image_fn, params), scores, probabilities, step, stopped, frames, frame_steps)
 
 
 def animation_gif(result: ClassVisualisation, *, frame_ms: int = 80) -> bytes:
@@ -277,40 +278,14 @@ def _ascend(model: LoadedModel, config: ClassVizConfig, optimiser: torch.optim.O
             pixels.copy_(torch.maximum(torch.minimum(pixels, _model_colour(model, 1.0)), _model_colour(model, 0.0)))
 
 
-ScoreGradient = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def _eager_score_gradient(module: torch.nn.Module, target: torch.Tensor) -> ScoreGradient:
-    """inputs (B, 3, H, W) -> (logits (B, 1000), ∂Σ_b S_{c_b}/∂inputs); nothing written to the model."""
-
-    def score_gradient(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.enable_grad():
-            leaf = inputs.detach().requires_grad_(True)
-            logits = module(leaf)
-            (grad,) = torch.autograd.grad(logits.gather(1, target).sum(), leaf)
-        return logits.detach(), grad
-
-    return score_gradient
-
-
-def _score_gradient_fn(model: LoadedModel, target: torch.Tensor, shape: tuple[int, ...]) -> ScoreGradient:
-    """Eager on the CPU (the tested path); on CUDA, the same step replayed from a CUDA graph."""
-    eager = _eager_score_gradient(model.module, target)
-    if model.device.type != "cuda":
-        return eager
-    from engine.classviz_cuda import capture_score_gradient  # untested here: no GPU on the build machine
-
-    return capture_score_gradient(eager, shape, model.device) or eager
-
-
-def _display(model: LoadedModel, image: torch.Tensor) -> np.ndarray:
-    """Model space -> uint8 (B, H, W, 3): the mean added back, clipped to [0, 1]."""
-    rgb = denormalise(image.detach(), model.preprocessing).clamp(0, 1)
+def _display(model: LoadedModel, image_fn: parameterisations.ImageFn, params: list[torch.Tensor]) -> np.ndarray:
+    """The current images as uint8 (B, H, W, 3): the mean added back, clipped to [0, 1]."""
+    with torch.no_grad():
+        rgb = denormalise(image_fn(params), model.preprocessing).clamp(0, 1)
     return (as_numpy(rgb.permute(0, 2, 3, 1)) * 255.0).round().astype(np.uint8)
 
 
-def _result(model, config, seed, indices, image, scores, probabilities, steps_run, stopped, frames, frame_steps) -> ClassVisualisation:
-    displayed = _display(model, image)  # (B, H, W, 3)
+def _result(model, config, seed, indices, displayed, scores, probabilities, steps_run, stopped, frames, frame_steps) -> ClassVisualisation:
     batch = torch.from_numpy(displayed).to(model.device).permute(0, 3, 1, 2).float().div_(255.0)
     target = torch.tensor(indices, device=model.device).view(-1, 1)
     with torch.inference_mode():

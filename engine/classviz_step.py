@@ -1,7 +1,9 @@
-"""CUDA fast path for class model visualisation (Simonyan et al. 2013, §2): one step from a CUDA graph.
+"""The network's part of one class model visualisation step (Simonyan et al. 2013, §2).
 
-A batch-1 step of a small network is launch-bound in eager PyTorch (hundreds of small kernels);
-replaying the forward and backward pass from a captured CUDA graph removes the launch overhead.
+``make_score_gradient`` returns ``fn(inputs) -> (logits, ∂Σ_b S_{c_b}/∂inputs)``. On the CPU it is
+eager autograd (the tested path). On CUDA it is replayed from a CUDA graph: a batch-1 step of a
+small network is launch-bound in eager PyTorch (hundreds of small kernels), and replaying the
+forward and backward pass from a captured graph removes the launch overhead.
 Only the network's part is captured (static shape and classes for a whole run); the
 parameterisation, random transforms and optimiser stay eager. Used only when the model is on CUDA;
 any capture failure falls back to eager. Not measured on the build machine (it has no GPU).
@@ -14,6 +16,27 @@ import torch
 
 ScoreGradient = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 WARMUP_STEPS = 3  # cuDNN/cuBLAS choose their kernels before capture
+
+
+def make_score_gradient(module: torch.nn.Module, target: torch.Tensor, shape: tuple[int, ...], device: torch.device) -> ScoreGradient:
+    """For inputs of ``shape`` and classes ``target`` (B, 1): eager, or a CUDA graph on CUDA."""
+    eager = eager_score_gradient(module, target)
+    if device.type != "cuda":
+        return eager
+    return capture_score_gradient(eager, shape, device) or eager
+
+
+def eager_score_gradient(module: torch.nn.Module, target: torch.Tensor) -> ScoreGradient:
+    """inputs (B, 3, H, W) -> (logits (B, K), gradient); nothing is written into the shared model."""
+
+    def score_gradient(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.enable_grad():
+            leaf = inputs.detach().requires_grad_(True)
+            logits = module(leaf)
+            (grad,) = torch.autograd.grad(logits.gather(1, target).sum(), leaf)
+        return logits.detach(), grad
+
+    return score_gradient
 
 
 def capture_score_gradient(eager: ScoreGradient, shape: tuple[int, ...], device: torch.device) -> ScoreGradient | None:

@@ -117,7 +117,8 @@ curves.update_layout(xaxis_title="step", yaxis_title="class score S_c", yaxis2=d
 st.plotly_chart(curves, key="cv_curves")
 
 if preset != "paper" and st.toggle("Paper vs this preset, side by side (first class, same seed)", key="cv_compare"):
-    images = side_by_side(model, ui.model_key(model), result.class_indices[0], result.seed, (PRESETS["paper"], result.config))
+    paper = dataclasses.replace(PRESETS["paper"], steps=result.config.steps)  # same class, seed and steps
+    images = side_by_side(model, ui.model_key(model), result.class_indices[0], result.seed, (paper, result.config))
     left, right = st.columns(2)
     left.image(images[0], caption="paper (§2)")
     right.image(images[1], caption=preset)

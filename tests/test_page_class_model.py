@@ -52,6 +52,19 @@ def test_a_short_run_shows_progress_then_the_image_curves_and_downloads():
 
 
 @pytest.mark.slow
+def test_paper_and_regularised_side_by_side():
+    at = class_model_page()
+    at.selectbox(key="cv_preset").set_value("olah").run()
+    at.number_input(key="cv_steps_olah").set_value(2)
+    at.button(key="cv_run").click().run()
+    wait_for_job(at)
+    at.toggle(key="cv_compare").set_value(True).run()
+    assert not at.exception
+    captions = [e.proto.imgs[0].caption for e in at.get("image")]
+    assert captions[-2:] == ["paper (§2)", "olah"]
+
+
+@pytest.mark.slow
 def test_stop_keeps_the_image_so_far():
     at = class_model_page()
     at.number_input(key="cv_steps_paper").set_value(400)
