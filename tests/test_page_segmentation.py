@@ -1,6 +1,6 @@
 """AppTest of the segmentation page (§3.2). The drawable canvas is a Components-v2 element that
-AppTest cannot paint on; strokes are covered by the engine tests (seeds_from_strokes) and the
-real-browser test."""
+AppTest cannot paint on; how strokes become seeds is tested in test_segmentation.py
+(seeds_from_strokes) and painting in the real-browser test."""
 from __future__ import annotations
 
 import json
@@ -56,17 +56,3 @@ def test_page_resumes_from_a_download_and_resets():
     at.button(key="seg_reset").click()
     at.run()
     assert not at.exception, at.exception
-
-
-def test_strokes_become_hand_seeds_at_image_resolution():
-    # What the page does with the canvas' RGBA pixels, on a canvas twice the photo's size.
-    canvas = np.zeros((40, 60, 4), np.uint8)
-    canvas[0:10, 0:20] = masks.STROKE_COLOURS[seg.HAND_FOREGROUND] + (255,)
-    canvas[30:40, 40:60] = masks.STROKE_COLOURS[seg.HAND_BACKGROUND] + (255,)
-    canvas[0:4, 0:4] = masks.STROKE_COLOURS[seg.NONE] + (255,)  # erase over the foreground stroke
-    resumed = np.zeros((20, 30), np.uint8)
-    resumed[10, 15] = seg.HAND_FOREGROUND
-    seeds = masks.seeds_from_strokes(canvas, (20, 30), resumed)
-    assert (seeds[0:5, 0:10] == seg.HAND_FOREGROUND).sum() == 50 - 4
-    assert (seeds[15:20, 20:30] == seg.HAND_BACKGROUND).all()
-    assert seeds[0, 0] == seg.NONE and seeds[10, 15] == seg.HAND_FOREGROUND

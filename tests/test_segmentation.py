@@ -283,3 +283,17 @@ def test_agrees_with_opencv_grabcut_on_the_same_trimap():
     theirs = seg.keep_object((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD))
     assert masks.mask_iou(ours.is_foreground_hw, theirs) >= 0.9
     assert masks.mask_iou(ours.is_foreground_hw, is_object) >= 0.9
+
+
+def test_strokes_become_hand_seeds_at_image_resolution():
+    # What the segmentation page does with the canvas' RGBA pixels, on a canvas twice the photo's size.
+    canvas = np.zeros((40, 60, 4), np.uint8)
+    canvas[0:10, 0:20] = masks.STROKE_COLOURS[seg.HAND_FOREGROUND] + (255,)
+    canvas[30:40, 40:60] = masks.STROKE_COLOURS[seg.HAND_BACKGROUND] + (255,)
+    canvas[0:4, 0:4] = masks.STROKE_COLOURS[seg.NONE] + (255,)  # erase over the foreground stroke
+    resumed = np.zeros((20, 30), np.uint8)
+    resumed[10, 15] = seg.HAND_FOREGROUND
+    seeds = masks.seeds_from_strokes(canvas, (20, 30), resumed)
+    assert (seeds[0:5, 0:10] == seg.HAND_FOREGROUND).sum() == 50 - 4
+    assert (seeds[15:20, 20:30] == seg.HAND_BACKGROUND).all()
+    assert seeds[0, 0] == seg.NONE and seeds[10, 15] == seg.HAND_FOREGROUND
