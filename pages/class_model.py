@@ -56,10 +56,12 @@ picked = st.multiselect("Classes", range(len(names)), default=[1], format_func=l
                         max_selections=16, help="Type to search; several classes optimise together as one batch.")
 typed = st.text_input("…or type classes (index or exact label, comma-separated)", key="cv_typed")
 top = st.columns(3)
-preset = top[0].selectbox("Preset", tuple(PRESETS), key="cv_preset", help="paper: §2 as written; the others: later regularisers.")
+preset = top[0].selectbox("Preset", tuple(PRESETS), key="cv_preset", help="paper: §2's objective and plain gradient ascent. The paper gives no λ, step size or step count: "
+                        "ours are tuned for EfficientNet-Lite0. The others are the later regularised methods.")
 seed = top[1].number_input("Seed", value=0, step=1, key="cv_seed")
 steps = top[2].number_input("Steps", value=PRESETS[preset].steps, step=10, key=f"cv_steps_{preset}")
 with st.expander("Every knob of the preset"):
+    st.caption("Pixel-valued knobs (l2, init_std, bounds) are in the model's normalised input space.")
     columns = st.columns(3)
     fields = [f.name for f in dataclasses.fields(PRESETS[preset]) if f.name != "steps"]
     knobs = {}
