@@ -124,10 +124,11 @@ def image_picker(key: str = "image") -> ImageInput | None:
 def class_picker(model: LoadedModel, *, top1: int, key: str, label: str = "Target class") -> int:
     """Top-1 by default, or any of the 1000 classes: type to search by name or index."""
     names = model.categories
+    # The top-1 option's label must not change with the image: a new label makes a new widget.
     choice = st.selectbox(
         label, [None, *range(len(names))], key=key,
-        format_func=lambda i: f"Top-1 prediction ({names[top1]})" if i is None else f"{i} · {names[i]}",
-        help="Type to search the 1000 ImageNet classes by name or index.")
+        format_func=lambda i: "Top-1 prediction" if i is None else f"{i} · {names[i]}",
+        help=f"Now the top-1 is {top1} · {names[top1]}. Type to search the 1000 ImageNet classes by name or index.")
     return top1 if choice is None else int(choice)
 
 

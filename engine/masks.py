@@ -16,6 +16,7 @@ import io
 import numpy as np
 from PIL import Image
 
+from engine.images import MAX_PIXELS
 from engine.segmentation import AUTO_HARD_FOREGROUND, HAND_BACKGROUND, HAND_CODES, HAND_FOREGROUND, NONE
 
 SEED_COLOURS = (  # RGB per code, for the PNG palette and for overlays
@@ -48,6 +49,8 @@ def decode_rle(rle: dict) -> np.ndarray:
         counts = np.asarray(rle["counts"], dtype=np.int64)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"Not an uncompressed COCO RLE ({exc}); expected {{'size': [H, W], 'counts': [...]}}.") from exc
+    if not (0 < h and 0 < w and h * w <= MAX_PIXELS):
+        raise ValueError(f"The RLE's size {h}×{w} is outside 1 pixel .. {MAX_PIXELS / 1e6:.0f} MP.")
     if counts.ndim != 1 or (counts < 0).any() or counts.sum() != h * w:
         raise ValueError(f"The RLE counts add up to {int(counts.sum())} pixels, not {h}×{w} = {h * w}.")
     values = np.arange(len(counts)) % 2 == 1
@@ -84,12 +87,14 @@ def decode_seed_map(data: bytes, *, hand_only: bool = True) -> np.ndarray:
     """Seed codes (H, W) uint8 from a palette or greyscale PNG; ``hand_only`` keeps codes 1 and 2
     (the automatic ones are recomputed from the saliency map)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ValueError(f"The seed map is {image.width}×{image.height}; the limit is {MAX_PIXELS / 1e6:.0f} MP.")
             if image.mode not in ("P", "L"):
                 raise ValueError(f"A seed map is a palette or greyscale PNG of codes 0..{AUTO_HARD_FOREGROUND}; "
                                  f"this image is {image.mode}.")
             codes = np.asarray(image, dtype=np.uint8).copy()
-    except (OSError, SyntaxError) as exc:
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(f"The seed map is not a readable PNG ({exc}).") from exc
     if codes.max(initial=0) > AUTO_HARD_FOREGROUND:
         raise ValueError(f"A seed map holds codes 0..{AUTO_HARD_FOREGROUND}; found {codes.max()}.")

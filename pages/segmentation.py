@@ -12,7 +12,9 @@ from engine import segmentation as seg
 from engine.images import ImageError, load_image
 from engine.render import blend, colourise
 
-CANVAS_WIDTH = 640  # display pixels; strokes are rasterised back to the photo's resolution
+RESUME_RANGES = {"fg_quantile": (0.5, 1.0), "bg_quantile": (0.0, 0.5), "iterations": (1, 10),
+                 "gamma": (0.0, 1000.0), "class_index": (0, 999)}  # the widgets' own ranges
+CANVAS_WIDTH = 512  # display pixels, fits half of a wide page; strokes are rasterised back to the photo's resolution
 BRUSHES = {"foreground": seg.HAND_FOREGROUND, "background": seg.HAND_BACKGROUND, "erase (no seed)": seg.NONE}
 
 
@@ -41,7 +43,12 @@ with st.expander("Resume from a download (JSON + seed map)"):
     if saved is not None and st.session_state.get("seg_resumed") != saved.file_id:
         try:
             params = json.loads(saved.getvalue())
-            for key in ("fg_quantile", "bg_quantile", "iterations", "gamma", "views"):
+            for key, (low, high) in RESUME_RANGES.items():
+                if not low <= params[key] <= high:
+                    raise ValueError(f"{key} = {params[key]!r} is outside {low}..{high}")
+            if params["views"] not in (1, 10):
+                raise ValueError(f"views = {params['views']!r} is neither 1 nor 10")
+            for key in (*RESUME_RANGES, "views"):
                 st.session_state[f"seg_{key}"] = params[key]
             st.session_state["seg_class"] = params["class_index"]
         except (ValueError, KeyError, TypeError) as exc:
@@ -75,7 +82,7 @@ except ValueError as exc:
     st.error(str(exc))
     st.stop()
 
-left, right = st.columns(2)
+left, right = st.columns([2, 3])
 left.image(blend(photo, colourise(saliency.saliency_hw), 0.6), caption=f"Saliency for “{saliency.label}”", width="stretch")
 brush = right.radio("Brush", list(BRUSHES), horizontal=True, key="seg_brush")
 size = right.slider("Brush size", 2, 40, 12, key="seg_brush_size")

@@ -221,12 +221,16 @@ def test_decode_seed_map(data):
     _result_or_value_error(lambda: masks.decode_seed_map(data))
 
 
-@pytest.mark.xfail(reason="engine.masks.decode_seed_map lets PIL's DecompressionBombError through (reported)", strict=False)
 def test_decode_seed_map_refuses_a_decompression_bomb():
     from tests.bad_image_files import _png_header_only
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="limit"):
         masks.decode_seed_map(_png_header_only(50_000, 50_000))
+
+
+def test_decode_rle_refuses_a_size_it_cannot_hold():
+    with pytest.raises(ValueError, match="outside"):
+        masks.decode_rle({"size": [100_000, 100_000], "counts": [10_000_000_000]})
 
 
 @FAST
