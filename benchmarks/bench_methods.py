@@ -15,29 +15,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
-
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, seconds as _seconds  # noqa: E402
 from engine.images import load_image  # noqa: E402
 from engine.methods import make_baseline, noise_sigma, smoothgrad, integrate_gradients  # noqa: E402
 from engine.models import load_model  # noqa: E402
 from engine.views import make_batch  # noqa: E402
-
-
-def _seconds(fn) -> float:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def compare(name: str, ours, theirs, repeats: int) -> None:

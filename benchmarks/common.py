@@ -8,19 +8,21 @@ from typing import Callable
 import torch
 
 
+def seconds(fn: Callable[[], object]) -> float:
+    """Wall time of one call, with the GPU's queue drained on both sides."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
 def median_seconds(fn: Callable[[], object], *, repeats: int = 15, warmup: int = 2) -> float:
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(seconds(fn) for _ in range(repeats))
 
 
 def report(name: str, seconds: float, baseline: float | None = None, baseline_name: str = "") -> None:
