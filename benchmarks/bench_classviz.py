@@ -2,7 +2,7 @@
 forward+backward (goal ≤ 1.2×), every preset, and how a batch of classes scales.
 
 Run: .venv/bin/python benchmarks/bench_classviz.py        (on CUDA it also times the issue's
-200-step and 64-class targets; the CUDA-graph path in engine/classviz_cuda.py is used there)
+200-step and 64-class targets; the CUDA-graph path in engine/classviz_step.py is used there)
 """
 from __future__ import annotations
 
