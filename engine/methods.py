@@ -7,8 +7,7 @@
   ``∂S/∂A^k`` at the last convolutional block, upsampled to the view.
 
 Noisy copies and integration steps run as batches (``batch_size`` images per pass, 48 by default:
-one pass for a centre view, with the clean views riding along for their scores), never as a
-Python loop of single images. Noise comes from an explicit seeded ``torch.Generator``.
+one pass for a centre view), never as a Python loop of single images. Noise comes from an explicit seeded ``torch.Generator``.
 """
 from __future__ import annotations
 
@@ -37,15 +36,9 @@ def _scores(module: torch.nn.Module, batch: torch.Tensor, target: int) -> torch.
 def _gradients_and_clean_scores(module: torch.nn.Module, rows: torch.Tensor, clean: torch.Tensor, target: int,
                                 batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``∂S_target/∂x`` for every row of ``rows`` (N, 3, H, W), ``batch_size`` rows a pass, and ``S_target``
-    of ``clean`` (M, 3, H, W), which rides along in the last pass when it fits (one small forward less)."""
-    parts = list(rows.split(batch_size))
-    riding = len(parts[-1]) + len(clean) <= batch_size
-    if riding:
-        parts[-1] = torch.cat([parts[-1], clean])
-    grads, scores = zip(*(score_gradient(module, part, target) for part in parts))
-    grads = torch.cat(grads)
-    if riding:
-        return grads[: len(rows)], torch.cat(scores)[len(rows):].float()
+    of ``clean`` (M, 3, H, W) from a separate gradient-free forward. (Riding the clean views along in the
+    last gradient pass was measured slower: on CPU a 26-row pass costs about 20% more than a 25-row one.)"""
+    grads = torch.cat([score_gradient(module, part, target)[0] for part in rows.split(batch_size)])
     return grads, _scores(module, clean, target)
 
 
