@@ -99,24 +99,29 @@ def demo_images() -> dict[str, Path]:
     return {p.stem.replace("_", " "): p for p in files}
 
 
-def image_picker(key: str = "image") -> ImageInput | None:
-    """A demo image or an upload; the choice is kept for the other pages."""
+def image_picker(key: str = "image") -> ImageInput:
+    """A demo image or an upload, kept for the other pages; an unusable file stops the page with
+    its message. An upload made on another page is offered first, so the pages share it."""
     demos = demo_images()
     current: ImageInput | None = st.session_state.get(IMAGE_KEY)
-    names = list(demos)
-    index = names.index(current.name) if current is not None and current.name in demos else 0
+    carried = current if current is not None and current.name not in demos else None
+    names = ([carried.name] if carried else []) + list(demos)
+    index = names.index(current.name) if current is not None else 0
     left, right = st.columns([1, 2])
-    demo = left.selectbox("Demo image", names, index=index, key=f"{key}_demo")
+    picked = left.selectbox("Demo image", names, index=index, key=f"{key}_demo",
+                            format_func=lambda n: f"{n} (your upload)" if carried and n == carried.name else n)
     upload = right.file_uploader("…or upload your own", type=UPLOAD_TYPES, key=f"{key}_upload",
                                  help="PNG, JPEG, WebP, BMP, TIFF or GIF (first frame), up to 40 MP.")
     try:
         if upload is not None:
             chosen = decode(upload.getvalue(), upload.name)
+        elif carried is not None and picked == carried.name:
+            chosen = carried
         else:
-            chosen = decode(demos[demo].read_bytes(), demo)
+            chosen = decode(demos[picked].read_bytes(), picked)
     except ImageError as exc:
-        st.error(f"Cannot use {upload.name if upload else demo}: {exc}")
-        return None
+        st.error(f"Cannot use {upload.name if upload else picked}: {exc}")
+        st.stop()
     st.session_state[IMAGE_KEY] = chosen
     return chosen
 

@@ -31,8 +31,6 @@ st.caption("Simonyan et al. 2013, §4: the three visualisations share every back
 
 model = ui.current_model()
 image = ui.image_picker(key="rules_image")
-if image is None:
-    st.stop()
 key = ui.model_key(model)
 predictions = ui.cached_predict(model, image, top=1)
 target = ui.class_picker(model, top1=predictions[0].index, key="rules_class")

@@ -34,8 +34,6 @@ st.caption("Does a map explain the model? **Model randomisation** (Adebayo et al
 
 model = ui.current_model()
 image = ui.image_picker(key="faith_image")
-if image is None:
-    st.stop()
 key = ui.model_key(model)
 target = ui.class_picker(model, top1=ui.cached_predict(model, image, top=1)[0].index, key="faith_class")
 controls = st.columns(3)

@@ -11,8 +11,6 @@ st.caption("Simonyan et al. 2013, §3.1: linearise the class score around the im
 
 model = ui.current_model()
 image = ui.image_picker()
-if image is None:
-    st.stop()
 
 controls = st.columns(4)
 views = controls[0].radio("Views", (1, 10), horizontal=True, key="sal_views",

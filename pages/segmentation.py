@@ -33,8 +33,6 @@ st.caption("Simonyan et al. 2013, §3.2: saliency above the 95% quantile seeds a
            "box is the localisation. Paint on the photo to correct the seeds: your strokes are hard constraints.")
 model = ui.current_model()
 image = ui.image_picker(key="seg_image")
-if image is None:
-    st.stop()
 photo = image.image_hwc
 
 with st.expander("Resume from a download (JSON + seed map)"):

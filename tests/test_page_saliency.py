@@ -75,3 +75,13 @@ def test_an_unavailable_model_is_reported_and_the_app_carries_on(monkeypatch, tm
     at.switch_page("pages/saliency.py").run()
     assert not at.exception and len(at.get("image")) == 3
     assert at.sidebar.selectbox[0].value == "torchvision:vgg16"  # the frame is there on every page
+
+
+@pytest.mark.slow
+def test_an_upload_on_one_page_is_the_image_of_the_next():
+    at = saliency_page()
+    at.file_uploader[0].set_value(("my_espresso.jpg", (ASSETS / "espresso.jpg").read_bytes(), "image/jpeg")).run()
+    at.switch_page("pages/backward_rules.py").run()
+    assert not at.exception
+    assert at.selectbox(key="rules_image_demo").value == "my_espresso.jpg"
+    assert "espresso" in " ".join(e.proto.imgs[0].caption for e in at.get("image"))
