@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from engine.images import ImageError, encode_png, load_image
-from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, ModelLoadError, load_model
+from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, ModelLoadError, cuda_math, load_model
 from engine.saliency import compute_saliency, predict
 
 ROOT = Path(__file__).resolve().parent
@@ -82,7 +82,9 @@ def current_model() -> LoadedModel:
 def device_label(model: LoadedModel) -> str:
     import torch
 
-    return torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else "CPU"
+    if model.device.type != "cuda":
+        return "CPU"
+    return f"{torch.cuda.get_device_name(model.device)}, {cuda_math()} math"
 
 
 # ---------------------------------------------------------------- images

@@ -34,16 +34,34 @@ def pad(width: int, fill: torch.Tensor) -> Transform:
     return apply
 
 
+def to_device(values, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Host values on ``device`` without a blocking copy: a pinned staging buffer on CUDA, so the
+    CPU goes on queueing the step while the GPU is still busy (a pageable copy would wait for it)."""
+    host = torch.tensor(values, dtype=dtype)
+    if device.type != "cuda":
+        return host
+    return host.pin_memory().to(device, non_blocking=True)
+
+
 def jitter(pixels: int) -> Transform:
-    """A random crop ``pixels`` smaller on each axis (Lucid's jitter): a random translation."""
+    """A random crop ``pixels`` smaller on each axis (Lucid's jitter): a random translation.
+
+    One image is a slice (a view); a batch is two gathers (rows, then columns) with each image's own
+    offsets, not a loop of slices: a loop costs two small kernels per image forward and backward.
+    """
 
     def apply(images: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
         height, width = images.shape[-2] - pixels, images.shape[-1] - pixels
-        crops = []
-        for image, g in zip(images, generators):
-            top, left = (int(v) for v in torch.randint(0, pixels + 1, (2,), generator=g))
-            crops.append(image[:, top : top + height, left : left + width])
-        return torch.stack(crops)
+        offsets = [[int(v) for v in torch.randint(0, pixels + 1, (2,), generator=g)] for g in generators]
+        if len(offsets) == 1:
+            (top, left), = offsets
+            return images[..., top : top + height, left : left + width]
+        batch, channels = images.shape[:2]
+        start = to_device(offsets, images.device, torch.int64)  # (B, 2): top, left
+        rows = (start[:, 0, None] + torch.arange(height, device=images.device)).view(batch, 1, height, 1)
+        cols = (start[:, 1, None] + torch.arange(width, device=images.device)).view(batch, 1, 1, width)
+        kept_rows = images.gather(2, rows.expand(batch, channels, height, images.shape[-1]))
+        return kept_rows.gather(3, cols.expand(batch, channels, height, width))
 
     return apply
 
@@ -58,10 +76,10 @@ def random_scale_rotate(scales: tuple[float, float], degrees: float, fill: torch
     def apply(images: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
         factors = _uniform(generators, *scales)
         angles = [math.radians(a) for a in _uniform(generators, -degrees, degrees)]
-        theta = torch.tensor(
+        theta = to_device(
             [[[math.cos(a) / s, -math.sin(a) / s, 0.0], [math.sin(a) / s, math.cos(a) / s, 0.0]] for s, a in zip(factors, angles)],
-            dtype=images.dtype,
-        ).to(images.device)  # (B, 2, 3): output coordinates -> input coordinates
+            images.device, images.dtype,
+        )  # (B, 2, 3): output coordinates -> input coordinates
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
         return F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
 

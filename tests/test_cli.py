@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from engine.__main__ import main
 from tests.conftest import ASSETS, ROOT
@@ -34,6 +35,13 @@ def test_saliency_writes_a_float32_map_at_the_image_resolution(capsys, tmp_path)
     saliency = np.load(out_path)
     assert code == 0 and saliency.dtype == np.float32 and saliency.shape == (300, 451)
     assert summary["class_index"] == 285 and summary["label"] == "Egyptian cat" and summary["views"] == 10
+
+
+def test_cuda_math_is_an_option_and_leaves_a_cpu_run_alone(capsys):
+    flags = torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic
+    code, out, _ = run_cli(capsys, "predict", str(ASSETS / "cat.jpg"), "--weights", "random", "--device", "cpu", "--cuda-math", "fast")
+    assert code == 0 and len(json.loads(out)) == 5
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic) == flags  # set only for CUDA models
 
 
 @pytest.mark.parametrize("args, message", [

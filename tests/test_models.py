@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from engine.images import load_image
-from engine.models import ModelLoadError, find_class, imagenet_categories, load_model
+from engine.models import ModelLoadError, cuda_math, find_class, imagenet_categories, load_model, set_cuda_math
 from engine.saliency import compute_saliency, predict
 from tests.conftest import ASSETS
 
@@ -72,6 +72,23 @@ def test_state_dict_file_round_trip(tmp_path):
 def test_bad_model_choices_are_clear_errors(name, weights, message):
     with pytest.raises(ModelLoadError, match=message):
         load_model(name, weights, device="cpu")
+    with pytest.raises(ModelLoadError, match="CUDA math must be one of exact, fast"):
+        load_model("efficientnet_lite0", "random", device="cpu", math="fastest")
+
+
+def test_cuda_math_modes_set_cudnn_for_the_process():
+    """exact: float32 convolutions and deterministic cuDNN (reproducible); fast: TF32, any algorithm."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic
+    try:
+        set_cuda_math("fast")
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic, cuda_math()) == (True, False, "fast")
+        set_cuda_math("exact")
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic, cuda_math()) == (False, True, "exact")
+        assert not torch.backends.cuda.matmul.allow_tf32
+        with pytest.raises(ValueError, match="one of exact, fast"):
+            set_cuda_math("tf32")
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic = saved
 
 
 def test_a_state_dict_for_another_model_is_refused(tmp_path):

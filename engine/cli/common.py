@@ -9,17 +9,20 @@ from typing import Any
 import numpy as np
 
 from engine.images import load_image
-from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, load_model
+from engine.models import CUDA_MATH, DEFAULT_MODEL, MODEL_NAMES, LoadedModel, load_model
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"one of {', '.join(MODEL_NAMES)} (default: %(default)s)")
     parser.add_argument("--weights", default="pretrained", help="pretrained | random | PATH to a state dict (default: %(default)s)")
     parser.add_argument("--device", default=None, help="cpu | cuda (default: CUDA when present)")
+    parser.add_argument("--cuda-math", choices=CUDA_MATH, default="exact", help=(
+        "exact: float32 and deterministic cuDNN, reproducible; fast: TF32 and any cuDNN algorithm "
+        "(gradients ~1e-1 off float64, runs differ) (default: %(default)s)"))
 
 
 def model_from_args(args: argparse.Namespace) -> LoadedModel:
-    return load_model(args.model, args.weights, device=args.device)
+    return load_model(args.model, args.weights, device=args.device, math=args.cuda_math)
 
 
 def read_image(path: str) -> np.ndarray:
