@@ -23,11 +23,17 @@ from engine.models import load_model  # noqa: E402
 CLASSES = (1, 130, 285, 954, 207, 417, 555, 963, 22, 340, 948, 812, 309, 987, 985, 13)
 
 
-def step_seconds(model, preset: str, classes, steps: int) -> float:
-    """Median wall time between consecutive steps (the step the page sees, preview conversion included)."""
+def step_seconds(model, preset: str, classes, steps: int, *, preview: bool = False) -> float:
+    """Median wall time between consecutive steps; ``preview``: the displayed images fetched every step."""
     stamps = []
+
+    def on_step(progress) -> None:
+        if preview:
+            progress.images()
+        stamps.append(time.perf_counter())
+
     config = dataclasses.replace(PRESETS[preset], steps=steps)
-    visualise_class(model, list(classes), config=config, on_step=lambda *_: stamps.append(time.perf_counter()))
+    visualise_class(model, list(classes), config=config, on_step=on_step)
     return statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:]))  # skip the first (warm-up) step
 
 
@@ -51,19 +57,19 @@ def main() -> None:
         x = torch.zeros(batch, 3, 224, 224, device=model.device, requires_grad=True)
         torch.autograd.grad(model.module(x).gather(1, target.expand(batch, 1)).sum(), x)
 
-    floor = median_seconds(lambda: bare(1), repeats=11)
+    floor = median_seconds(lambda: bare(1), repeats=30)
     report("bare forward+backward, 1×224²", floor)
     for preset in PRESETS:
-        report(f"visualise_class step, {preset}, 1 class", step_seconds(model, preset, CLASSES[:1], 12), floor, "bare")
-    whole = (run_seconds(model, "paper", CLASSES[:1], 12) - run_seconds(model, "paper", CLASSES[:1], 2)) / 10
-    report("paper step without on_step (run-time difference / 10)", whole, floor, "bare")
+        report(f"visualise_class step, {preset}, 1 class", step_seconds(model, preset, CLASSES[:1], 30), floor, "bare")
+    report("paper step, preview image fetched every step", step_seconds(model, "paper", CLASSES[:1], 30, preview=True), floor, "bare")
+    report("bare forward+backward again (drift check)", median_seconds(lambda: bare(1), repeats=30))
 
     for batch in (4, 16):
         floor_b = median_seconds(lambda: bare(batch), repeats=5, warmup=1)
         report(f"bare forward+backward, {batch}×224²", floor_b)
         step_b = step_seconds(model, "paper", CLASSES[:batch], 6)
         report(f"paper step, {batch} classes as one batch", step_b, floor_b, "bare")
-        report(f"  … per class", step_b / batch, floor, "bare 1×")
+        report("  … per class", step_b / batch, floor, "bare 1×")
 
     if model.device.type == "cuda":
         report("200 steps, 1 class, paper (goal < 1 s on an H100)", run_seconds(model, "paper", CLASSES[:1], 200))

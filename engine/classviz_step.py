@@ -6,7 +6,14 @@ small network is launch-bound in eager PyTorch (hundreds of small kernels), and 
 forward and backward pass from a captured graph removes the launch overhead.
 Only the network's part is captured (static shape and classes for a whole run); the
 parameterisation, random transforms and optimiser stay eager. Used only when the model is on CUDA;
-any capture failure falls back to eager. Not measured on the build machine (it has no GPU).
+any capture failure falls back to eager.
+
+Measured on an H200 (torch 2.11, ``benchmarks/gpu_check.py``), embedded EfficientNet-Lite0 at
+batch 1, PyTorch's default (fast) CUDA math: a replay takes 1.18 ms against 12.3-15.8 ms eager,
+and 200 paper steps take 0.34 s against 2.6-2.9 s eager (exact math: 0.54 s). In exact math
+(``engine.models.set_cuda_math``) 30 replayed paper steps equal the eager ones bitwise; in fast
+math they drift apart like two eager runs do. VGG-16, AlexNet and ResNet-50 (random weights, 10
+steps) replayed bitwise equal to eager even in fast math.
 """
 from __future__ import annotations
 

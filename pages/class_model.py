@@ -1,5 +1,6 @@
 import dataclasses
 import threading
+import time
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -14,14 +15,18 @@ JOB_KEY = "cv_job"  # the run in progress or finished: a worker thread the page 
 class Job:
     """One optimisation on a worker thread; the page polls it and its Stop button sets ``stop``."""
 
+    PREVIEW_SECONDS = 0.4  # the page polls every 0.5 s: fetching an image every step would be waste
+
     def __init__(self, model, classes, config, seed):
-        self.steps, self.step, self.images = config.steps, 0, None
+        self.steps, self.step, self.images, self.previewed = config.steps, 0, None, 0.0
         self.stop, self.result, self.error = threading.Event(), None, None
         args = dict(config=config, seed=seed, on_step=self._on_step, frame_every=max(1, config.steps // 40))
         threading.Thread(target=self._work, args=(model, classes, args), daemon=True).start()
 
-    def _on_step(self, step, images, scores, probabilities):
-        self.step, self.images = step, images
+    def _on_step(self, progress):
+        self.step = progress.step
+        if time.monotonic() - self.previewed > self.PREVIEW_SECONDS:
+            self.images, self.previewed = progress.images(), time.monotonic()
         return not self.stop.is_set()  # False: the engine stops and keeps what it has
 
     def _work(self, model, classes, args):

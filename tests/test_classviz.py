@@ -92,14 +92,19 @@ def test_on_step_returning_false_stops_early_and_keeps_the_result():
     model = tiny_model()
     seen = []
 
-    def on_step(step, images, scores, probabilities):
-        seen.append((step, images.shape, scores.shape, probabilities.shape))
-        return step < 3
+    def on_step(progress):
+        seen.append((progress.step, progress.steps, progress.images(), progress.scores(), progress.probabilities()))
+        return progress.step < 3
 
-    result = visualise_class(model, [1, 2], config=short("paper", 50), on_step=on_step, frame_every=10)
+    result = visualise_class(model, [1, 2], config=short("paper", 50), on_step=on_step, frame_every=1)
     assert result.stopped_early and result.steps_run == 3 and result.scores.shape == (3, 2)
-    assert seen[-1] == (3, (2, SIZE, SIZE, 3), (2,), (2,))
-    assert result.frame_steps == (3,)  # the stopping point is kept as the last frame
+    assert [s[:2] for s in seen] == [(1, 50), (2, 50), (3, 50)]
+    for (step, _, images, scores, probabilities), frame in zip(seen, result.frames):  # each preview is that step's image
+        np.testing.assert_array_equal(images, frame)
+        np.testing.assert_array_equal(scores, result.scores[step - 1])
+        np.testing.assert_array_equal(probabilities, result.probabilities[step - 1])
+    np.testing.assert_array_equal(seen[-1][2], np.stack(result.images_hwc))
+    assert result.frame_steps == (1, 2, 3)
 
 
 def test_the_shared_model_is_not_touched():
