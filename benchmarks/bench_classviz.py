@@ -57,12 +57,15 @@ def main() -> None:
         x = torch.zeros(batch, 3, 224, 224, device=model.device, requires_grad=True)
         torch.autograd.grad(model.module(x).gather(1, target.expand(batch, 1)).sum(), x)
 
-    floor = median_seconds(lambda: bare(1), repeats=30)
+    # a 2-core machine drifts by ~10% over minutes: each ratio is against bare runs just before and after
+    floor = median_seconds(lambda: bare(1), repeats=20)
     report("bare forward+backward, 1×224²", floor)
-    for preset in PRESETS:
-        report(f"visualise_class step, {preset}, 1 class", step_seconds(model, preset, CLASSES[:1], 30), floor, "bare")
-    report("paper step, preview image fetched every step", step_seconds(model, "paper", CLASSES[:1], 30, preview=True), floor, "bare")
-    report("bare forward+backward again (drift check)", median_seconds(lambda: bare(1), repeats=30))
+    runs = [(f"visualise_class step, {preset}, 1 class", preset, False) for preset in PRESETS]
+    for name, preset, preview in runs + [("paper step, preview image fetched every step", "paper", True)]:
+        step = step_seconds(model, preset, CLASSES[:1], 30, preview=preview)
+        after = median_seconds(lambda: bare(1), repeats=20)
+        report(name, step, (floor + after) / 2, "bare before/after")
+        floor = after
 
     for batch in (4, 16):
         floor_b = median_seconds(lambda: bare(batch), repeats=5, warmup=1)

@@ -119,8 +119,19 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def below_percentile(values_bhw: torch.Tensor, percentile: float) -> torch.Tensor:
     """Where each image's values fall below its own ``percentile`` (0-100): bool (B, H, W)."""
-    threshold = torch.quantile(values_bhw.flatten(1), percentile / 100.0, dim=1)  # (B,)
-    return values_bhw < threshold.view(-1, 1, 1)
+    return values_bhw < percentile_of(values_bhw.flatten(1), percentile).view(-1, 1, 1)
+
+
+def percentile_of(values_bn: torch.Tensor, percentile: float) -> torch.Tensor:
+    """``torch.quantile(values_bn, percentile / 100, dim=1)`` (linear interpolation) from two
+    selections instead of a sort: 1.2 ms against 11.8 ms for a 224² image on the CPU."""
+    position = percentile / 100.0 * (values_bn.shape[1] - 1)
+    low, fraction = int(math.floor(position)), position - math.floor(position)
+    below = values_bn.kthvalue(low + 1, dim=1).values
+    if fraction == 0:
+        return below
+    above = values_bn.kthvalue(low + 2, dim=1).values
+    return below + (above - below) * fraction
 
 
 def clip_small_pixels(
@@ -133,13 +144,19 @@ def clip_small_pixels(
     """
     is_small = torch.zeros_like(images[:, 0], dtype=torch.bool)  # (B, H, W)
     if norm_percentile > 0:
-        is_small |= below_percentile(images.norm(dim=1), norm_percentile)
+        is_small |= below_percentile(colour_norm(images), norm_percentile)
     if contribution_percentile > 0:
         is_small |= below_percentile((images * gradient).sum(1).abs(), contribution_percentile)
     return images.masked_fill(is_small[:, None], 0.0)
 
 
+def colour_norm(images: torch.Tensor) -> torch.Tensor:
+    """Each pixel's colour-vector length, (B, H, W). ``images.norm(dim=1)`` is the same number but
+    took 13.7 ms for a 224² image on the CPU (a slow strided reduction); this takes 0.1 ms."""
+    return images.square().sum(1).sqrt()
+
+
 def bound_pixel_norm(images: torch.Tensor, bound: float) -> torch.Tensor:
     """Project each pixel's colour vector onto the ball of radius ``bound`` (Mahendran & Vedaldi)."""
-    norms = images.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    norms = colour_norm(images)[:, None].clamp_min(1e-12)
     return images * (bound / norms).clamp(max=1.0)

@@ -166,6 +166,13 @@ def test_transforms_by_hand():
     assert torch.equal(clipped[0, 0], torch.tensor([[0.0, 0.0], [3.0, 4.0]]))
 
 
+@pytest.mark.parametrize("percentile", [0.0, 5.0, 33.3, 50.0, 99.9])
+def test_percentile_by_selection_equals_torch_quantile(percentile):
+    gen = torch.Generator().manual_seed(3)
+    values = torch.cat([torch.randn(2, 1001, generator=gen), torch.randint(0, 4, (1, 1001), generator=gen).float()])  # ties too
+    torch.testing.assert_close(transforms.percentile_of(values, percentile), torch.quantile(values, percentile / 100, dim=1))
+
+
 def test_animation_gif_has_one_frame_per_stored_step():
     result = visualise_class(tiny_model(), [1, 2], config=short("paper", 6), frame_every=2)
     gif = Image.open(io.BytesIO(animation_gif(result)))
