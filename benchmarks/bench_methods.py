@@ -5,8 +5,8 @@
 Same model, same input (the cat demo's centre view), same class, same process. Both sides run the
 noisy copies / integration steps as one batch (ours: ``batch_size=48``; captum: NoiseTunnel with all
 samples in one batch, IntegratedGradients with no ``internal_batch_size``) and the same quadrature
-(Gauss-Legendre) for IG. Ours also returns the clean scores S(x) (and S(x') for IG), computed by
-letting those views ride along in the same pass; captum does not compute them. Runs alternate
+(Gauss-Legendre) for IG. Ours also returns the clean scores S(x) (and S(x') for IG), from one
+gradient-free forward of those views; captum does not compute them. Runs alternate
 ours/captum so that drift on a shared CPU hits both; the ratio is the median of the per-run ratios
 (goal: ≤ 1, no slower than captum).
 """

@@ -46,12 +46,15 @@ def decode_rle(rle: dict) -> np.ndarray:
     """The boolean (H, W) mask of a COCO uncompressed RLE; ValueError if it does not add up."""
     try:
         h, w = (int(v) for v in rle["size"])
-        counts = np.asarray(rle["counts"], dtype=np.int64)
-    except (KeyError, TypeError, ValueError) as exc:
+        raw = list(rle["counts"])
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"Not an uncompressed COCO RLE ({exc}); expected {{'size': [H, W], 'counts': [...]}}.") from exc
     if not (0 < h and 0 < w and h * w <= MAX_PIXELS):
         raise ValueError(f"The RLE's size {h}×{w} is outside 1 pixel .. {MAX_PIXELS / 1e6:.0f} MP.")
-    if counts.ndim != 1 or (counts < 0).any() or counts.sum() != h * w:
+    if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c <= h * w for c in raw):
+        raise ValueError(f"The RLE counts must be whole numbers of pixels in 0..{h * w}.")
+    counts = np.asarray(raw, dtype=np.int64)
+    if counts.ndim != 1 or counts.sum() != h * w:
         raise ValueError(f"The RLE counts add up to {int(counts.sum())} pixels, not {h}×{w} = {h * w}.")
     values = np.arange(len(counts)) % 2 == 1
     return np.repeat(values, counts).reshape((h, w), order="F")

@@ -81,9 +81,58 @@ def random_scale_rotate(scales: tuple[float, float], degrees: float, fill: torch
             images.device, images.dtype,
         )  # (B, 2, 3): output coordinates -> input coordinates
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        return F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
+        sample = bilinear_sample if images.is_cuda and torch.backends.cudnn.deterministic else _grid_sample
+        return sample(images - fill, grid) + fill
 
     return apply
+
+
+def _grid_sample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def bilinear_sample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """``F.grid_sample(images, grid)`` (bilinear, zero padding, align_corners=False) with a backward
+    that adds in a fixed order. grid_sample's CUDA backward adds with atomics, in whatever order the
+    threads come: the sums differ in their last bits from run to run, and the ascent amplifies that
+    into different images. Used on CUDA in exact math (``engine.models.set_cuda_math``)."""
+    batch, channels, height, width = images.shape
+    x = ((grid[..., 0] + 1) * width - 1) / 2  # (B, H', W') in input pixels
+    y = ((grid[..., 1] + 1) * height - 1) / 2
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = x - x0, y - y0
+    corners, weights = [], []
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            cx, cy = x0 + dx, y0 + dy
+            inside = (cx >= 0) & (cx < width) & (cy >= 0) & (cy < height)
+            corners.append((cy.clamp(0, height - 1) * width + cx.clamp(0, width - 1)).long().flatten(1))
+            weights.append((wy * wx * inside).flatten(1))
+    index, weight = torch.stack(corners, 1), torch.stack(weights, 1)  # (B, 4, Q)
+    flat = _Gather.apply(images.flatten(2), index, weight)  # (B, C, Q)
+    return flat.view(batch, channels, *grid.shape[1:3])
+
+
+class _Gather(torch.autograd.Function):
+    """out[b, c, q] = Σ_k weight[b, k, q] · flat[b, c, index[b, k, q]]; the backward sums with
+    ``index_put_(accumulate=True)``, which sorts the indices on CUDA: a fixed order every run."""
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        batch, channels, pixels = flat.shape
+        ctx.save_for_backward(index, weight)
+        ctx.pixels = pixels
+        taken = flat.gather(2, index.flatten(1)[:, None].expand(batch, channels, -1))  # (B, C, 4Q)
+        return (taken.view(batch, channels, *index.shape[1:]) * weight[:, None]).sum(2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        index, weight = ctx.saved_tensors
+        batch, channels, _ = grad.shape
+        rows = (index + torch.arange(batch, device=index.device).view(-1, 1, 1) * ctx.pixels).flatten()  # (B·4·Q,)
+        values = (grad[:, :, None] * weight[:, None]).permute(0, 2, 3, 1).reshape(-1, channels)  # (B·4·Q, C)
+        summed = grad.new_zeros(batch * ctx.pixels, channels).index_put_((rows,), values, accumulate=True)
+        return summed.view(batch, ctx.pixels, channels).permute(0, 2, 1), None, None
 
 
 def compose(transforms: Sequence[Transform]) -> Transform:

@@ -166,6 +166,22 @@ def test_transforms_by_hand():
     assert torch.equal(clipped[0, 0], torch.tensor([[0.0, 0.0], [3.0, 4.0]]))
 
 
+def test_bilinear_sample_is_grid_sample_with_its_own_backward():
+    """The CUDA exact-math sampler: grid_sample's values and gradients, zero padding included."""
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(3, 2, 11, 9, generator=gen, dtype=torch.float64, requires_grad=True)
+    theta = torch.tensor([[[1.6, -0.5, 0.1], [0.5, 1.6, -0.2]], [[0.9, 0.2, 0.0], [-0.2, 0.9, 0.05]], [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]],
+                         dtype=torch.float64)  # the first reaches outside the image
+    grid = torch.nn.functional.affine_grid(theta, [3, 2, 7, 8], align_corners=False)
+    expected = torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    torch.testing.assert_close(transforms.bilinear_sample(images, grid), expected)
+    assert torch.autograd.gradcheck(lambda x: transforms.bilinear_sample(x, grid), (images,))
+    weights = torch.randn(expected.shape, generator=gen, dtype=torch.float64)
+    (ours,) = torch.autograd.grad((transforms.bilinear_sample(images, grid) * weights).sum(), images)
+    (theirs,) = torch.autograd.grad((expected * weights).sum(), images)
+    torch.testing.assert_close(ours, theirs)
+
+
 @pytest.mark.parametrize("percentile", [0.0, 5.0, 33.3, 50.0, 99.9])
 def test_percentile_by_selection_equals_torch_quantile(percentile):
     gen = torch.Generator().manual_seed(3)

@@ -233,6 +233,12 @@ def test_decode_rle_refuses_a_size_it_cannot_hold():
         masks.decode_rle({"size": [100_000, 100_000], "counts": [10_000_000_000]})
 
 
+@pytest.mark.parametrize("counts", [[9.223372036854776e+18], [1.5, 2.5], [2**63, 2**63], [True, 3], [-1, 5]])
+def test_decode_rle_refuses_counts_that_are_not_pixel_counts(counts):  # found by test_decode_rle below
+    with pytest.raises(ValueError):
+        masks.decode_rle({"size": [2, 2], "counts": counts})
+
+
 @FAST
 @given(st.recursive(st.none() | st.booleans() | st.integers(-5, 50) | st.floats() | st.text(max_size=4),
                     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(["size", "counts", "x"]), inner),
