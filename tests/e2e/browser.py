@@ -26,8 +26,10 @@ def settle(page: Page, timeout_ms: int = 120_000, quiet_ms: int = 800) -> None:
     """Wait until the app is connected and its script has not been running for ``quiet_ms``.
 
     Streamlit marks its root with ``data-test-script-state`` ("initial", "running", "notRunning",
-    ...); the quiet period catches the rerun that a click or upload asks for a moment later.
+    ...); the quiet period catches the rerun that a click or upload asks for a moment later. It
+    starts now: a quiet period left over from an earlier call let a click's rerun go unseen.
     """
+    page.evaluate("() => { window.__busyAt = performance.now(); }")
     page.wait_for_function(
         """([quiet]) => {
             const app = document.querySelector('[data-testid="stApp"]');
@@ -36,7 +38,6 @@ def settle(page: Page, timeout_ms: int = 120_000, quiet_ms: int = 800) -> None:
                 && !document.querySelector('[data-stale="true"]');
             const now = performance.now();
             if (!idle) { window.__busyAt = now; return false; }
-            if (window.__busyAt === undefined) { window.__busyAt = now; }
             return now - window.__busyAt >= quiet;
         }""", arg=[quiet_ms], polling=100, timeout=timeout_ms)
 
