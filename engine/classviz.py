@@ -124,7 +124,8 @@ PRESETS: dict[str, ClassVizConfig] = {
 @dataclass(frozen=True, eq=False)
 class Progress:
     """What ``on_step`` sees after each step. The images and scores are computed (and, on CUDA,
-    copied to the host) only when asked: a preview every step cost 27% of a 1-class GPU run."""
+    copied to the host) only when asked, inside ``on_step`` (later calls see a later step): a
+    preview every step cost 27% of a 1-class GPU run."""
 
     step: int
     steps: int

@@ -68,7 +68,9 @@ def set_cuda_math(mode: str = "exact") -> None:
     "exact" (the default): float32 convolutions and matrix products (no TF32) and deterministic
     cuDNN algorithms, and the Olah preset's scale/rotate sampled with a fixed-order backward
     (``engine.transforms.bilinear_sample``; grid_sample's CUDA backward adds with atomics). "fast":
-    PyTorch's own defaults, TF32 convolutions and whichever algorithm cuDNN likes. Measured on an H200 with the embedded model (``benchmarks/gpu_check.py numerics``): exact
+    PyTorch's own defaults, TF32 convolutions and whichever algorithm cuDNN likes.
+
+    Measured on an H200 with the embedded model (``benchmarks/gpu_check.py numerics``): exact
     gives an input gradient 8e-7 from float64 (the CPU: 6e-7), bitwise the same on a repeat, and
     the same seed gives the same class image; fast gives 8.5e-2 from float64, repeats that differ,
     and 30 paper steps from one seed that end up to 223/255 apart. Its cost, same machine: 200

@@ -18,6 +18,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from engine.models import cuda_math
+
 Transform = Callable[[torch.Tensor, Sequence[torch.Generator]], torch.Tensor]
 
 
@@ -81,7 +83,7 @@ def random_scale_rotate(scales: tuple[float, float], degrees: float, fill: torch
             images.device, images.dtype,
         )  # (B, 2, 3): output coordinates -> input coordinates
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        sample = bilinear_sample if images.is_cuda and torch.backends.cudnn.deterministic else _grid_sample
+        sample = bilinear_sample if images.is_cuda and cuda_math() == "exact" else _grid_sample
         return sample(images - fill, grid) + fill
 
     return apply
