@@ -48,6 +48,17 @@ def embedded_model() -> LoadedModel:
     return load_model("efficientnet_lite0", "pretrained", device="cpu")
 
 
+def open_page(page: str, *, timeout: float = 300):
+    """AppTest of app.py switched to ``page`` (e.g. "pages/saliency.py"), run without an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
 def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
 

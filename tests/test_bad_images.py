@@ -7,11 +7,10 @@ the page shows that message with ``st.error`` and never a traceback.
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from engine.images import ImageError, load_image
 from tests.bad_image_files import accepted, all_samples, refused
-from tests.conftest import ROOT
+from tests.conftest import open_page
 
 ACCEPTED = {s.name: s for s in accepted()}
 REFUSED = {s.name: s for s in refused()}
@@ -46,10 +45,7 @@ def test_a_path_decodes_like_bytes(tmp_path):
 
 @pytest.mark.slow
 def test_every_file_through_the_saliency_page_uploader():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.run()
-    at.switch_page("pages/saliency.py").run()
-    assert not at.exception, at.exception
+    at = open_page("pages/saliency.py")
     for sample in all_samples():
         at.file_uploader[0].set_value((sample.name, sample.data, "application/octet-stream")).run()
         assert not at.exception, (sample.name, at.exception)

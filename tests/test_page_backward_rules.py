@@ -4,17 +4,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
-
-APP = str(ROOT / "app.py")
-
-
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+from tests.conftest import open_page
 
 
 def captions(at: AppTest) -> list[str]:

@@ -6,17 +6,12 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import open_page
 
-APP = str(ROOT / "app.py")
 
 
 def class_model_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("pages/class_model.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/class_model.py")
 
 
 def wait_for_job(at: AppTest, *, stop_after_progress: bool = False, timeout: float = 300) -> AppTest:

@@ -1,11 +1,10 @@
 """The app and the saliency page, driven by Streamlit's AppTest."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ASSETS, ROOT
+from tests.conftest import ASSETS, ROOT, open_page
 
 APP = str(ROOT / "app.py")
 
@@ -15,11 +14,7 @@ def image_captions(at: AppTest) -> list[str]:
 
 
 def saliency_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("pages/saliency.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/saliency.py")
 
 
 def test_the_app_starts_on_the_home_page_with_the_model_in_the_sidebar():

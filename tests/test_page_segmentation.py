@@ -4,7 +4,6 @@ AppTest cannot paint on; how strokes become seeds is tested in test_segmentation
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,21 +11,17 @@ from streamlit.testing.v1 import AppTest
 
 from engine import masks
 from engine import segmentation as seg
+from tests.conftest import open_page
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 pytestmark = pytest.mark.slow
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.run()
-    at.switch_page("pages/segmentation.py")
-    at.run()
-    return at
+def segmentation_page() -> AppTest:
+    return open_page("pages/segmentation.py")
 
 
 def test_page_segments_the_demo_photo():
-    at = open_page()
+    at = segmentation_page()
     assert not at.exception, at.exception
     assert at.title[0].value == "Weakly supervised segmentation"
     assert not at.error
@@ -41,7 +36,7 @@ def test_page_segments_the_demo_photo():
 
 
 def test_page_resumes_from_a_download_and_resets():
-    at = open_page()
+    at = segmentation_page()
     record = {"fg_quantile": 0.9, "bg_quantile": 0.2, "iterations": 2, "gamma": 50.0, "views": 1, "class_index": 281}
     at.file_uploader(key="seg_resume_json").set_value(("saved.json", json.dumps(record).encode(), "application/json"))
     seeds = np.zeros((300, 451), np.uint8)
