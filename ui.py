@@ -139,6 +139,13 @@ def class_picker(model: LoadedModel, *, top1: int, key: str, label: str = "Targe
     return top1 if choice is None else int(choice)
 
 
+def image_and_class(model: LoadedModel, prefix: str) -> tuple[ImageInput, int]:
+    """The image picker, then the class picker defaulting to the image's top-1 (centre view);
+    widget keys ``{prefix}_image`` and ``{prefix}_class``."""
+    image = image_picker(key=f"{prefix}_image")
+    return image, class_picker(model, top1=cached_predict(model, image, top=1)[0].index, key=f"{prefix}_class")
+
+
 # ---------------------------------------------------------------- cached engine calls
 @st.cache_data(max_entries=64, show_spinner=False)
 def _predict(_model: LoadedModel, key: str, _image: np.ndarray, digest: str, top: int, views: int):

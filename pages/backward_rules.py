@@ -30,10 +30,8 @@ st.caption("Simonyan et al. 2013, §4: the three visualisations share every back
            "ignores `X`, so it also ignores the clamp at 6.")
 
 model = ui.current_model()
-image = ui.image_picker(key="rules_image")
+image, target = ui.image_and_class(model, "rules")
 key = ui.model_key(model)
-predictions = ui.cached_predict(model, image, top=1)
-target = ui.class_picker(model, top1=predictions[0].index, key="rules_class")
 
 columns = st.columns(len(RULES))
 for column, rule in zip(columns, RULES):

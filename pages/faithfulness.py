@@ -33,9 +33,8 @@ st.caption("Does a map explain the model? **Model randomisation** (Adebayo et al
            "order; lower deletion and higher insertion areas are better. All on the centre view.")
 
 model = ui.current_model()
-image = ui.image_picker(key="faith_image")
+image, target = ui.image_and_class(model, "faith")
 key = ui.model_key(model)
-target = ui.class_picker(model, top1=ui.cached_predict(model, image, top=1)[0].index, key="faith_class")
 controls = st.columns(3)
 methods = tuple(controls[0].multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key="faith_methods",
                                         help="SmoothGrad and Integrated Gradients cost 25-32 passes a map: slow on CPU."))
