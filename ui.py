@@ -10,7 +10,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
@@ -167,18 +167,27 @@ def cached_saliency(model: LoadedModel, image: ImageInput, **kwargs: Any):
 
 
 # ---------------------------------------------------------------- downloads
+def download(label: str, make: Callable[[], bytes | str], file_name: str, mime: str, key: str) -> None:
+    """A download button whose file is made when it is clicked, not on every rerun (a 12 MP PNG takes
+    about 2 s to encode), and whose click does not rerun the page."""
+    st.download_button(label, make, file_name=file_name, mime=mime, key=key, on_click="ignore", icon=":material/download:")
+
+
 def png_download(label: str, image: np.ndarray, file_name: str, key: str) -> None:
-    st.download_button(label, encode_png(image), file_name=file_name, mime="image/png", key=key, icon=":material/download:")
+    download(label, lambda: encode_png(image), file_name, "image/png", key)
 
 
 def npy_download(label: str, array: np.ndarray, file_name: str, key: str) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    st.download_button(label, buffer.getvalue(), file_name=file_name, mime="application/octet-stream", key=key, icon=":material/download:")
+    def npy() -> bytes:
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        return buffer.getvalue()
+
+    download(label, npy, file_name, "application/octet-stream", key)
 
 
 def json_download(label: str, payload: Any, file_name: str, key: str) -> None:
-    st.download_button(label, json.dumps(payload, indent=2), file_name=file_name, mime="application/json", key=key, icon=":material/download:")
+    download(label, lambda: json.dumps(payload, indent=2), file_name, "application/json", key)
 
 
 def stem(image: ImageInput) -> str:

@@ -115,7 +115,7 @@ for i, (index, label, image) in enumerate(zip(result.class_indices, result.label
         st.image(image, caption=f"{label}: S_c = {result.final_scores[i]:.2f}, p = {result.final_probabilities[i]:.3f}")
         ui.png_download("PNG", image, f"classviz_{index}_{result.seed}.png", key=f"cv_png_{i}")
 if result.frames:
-    st.download_button("Animated GIF of the run", animation_gif(result), "classviz.gif", mime="image/gif", key="cv_gif")
+    ui.download("Animated GIF of the run", lambda: animation_gif(result), "classviz.gif", "image/gif", key="cv_gif")
 curves = go.Figure()
 for i, label in enumerate(result.labels):
     curves.add_scatter(y=result.scores[:, i], name=f"S_c {label}")

@@ -124,6 +124,6 @@ downloads = st.columns(3)
 with downloads[0]:
     ui.png_download("Mask (PNG)", after.is_foreground_hw.astype(np.uint8) * 255, f"{name}_mask.png", key="seg_dl_mask")
 with downloads[1]:
-    st.download_button("Seed map (PNG)", masks.encode_seed_map(seeds), f"{name}_seeds.png", "image/png", key="seg_dl_seeds")
+    ui.download("Seed map (PNG)", lambda: masks.encode_seed_map(seeds), f"{name}_seeds.png", "image/png", key="seg_dl_seeds")
 with downloads[2]:
     ui.json_download("Box, settings and mask (JSON, COCO RLE)", record, f"{name}.json", key="seg_dl_json")

@@ -2,10 +2,12 @@
 and sanity/faithfulness (upload a photo, see the maps and charts)."""
 from __future__ import annotations
 
+import io
 import re
 
 import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
@@ -54,6 +56,8 @@ def test_class_model_short_run_shows_progress_then_the_image(page, server):
     shot(page, "class_model_finished")
     image = as_png(download(page, re.compile(r"^PNG$")))
     assert image.size == (224, 224) and np.asarray(image).std() > 0
+    gif = Image.open(io.BytesIO(download(page, "Animated GIF of the run")))  # made only when clicked
+    assert gif.format == "GIF" and gif.size == (224, 224) and gif.n_frames == 10  # one frame a step of 10
 
 
 def test_backward_rules_three_maps_and_reconstructions(page, server):

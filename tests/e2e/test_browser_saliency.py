@@ -44,6 +44,6 @@ def test_upload_shows_predictions_and_maps_and_downloads_decode(page, server):
     settle(page)
     ten_view_hw = as_npy(download(page, "Raw map (.npy, float32 H×W)"))
     assert ten_view_hw.shape == (400, 600) and ten_view_hw[:, :40].max() > 0
-    settle(page)  # the download click reruns the page
+    settle(page)
     expect_no_exception(page)
     shot(page, "saliency_10_views")
