@@ -2,7 +2,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from engine.render import blend, colourise
+from engine.images import encode_png
+from engine.render import blend, colourise, display_shape, fit
 from engine.saliency import REDUCTIONS
 
 st.title("Image-specific class saliency")
@@ -26,11 +27,13 @@ with controls[2]:
 opacity = controls[3].slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="sal_opacity")
 
 result = ui.cached_saliency(model, image, target=target, views=views, reduce=reduce)
-heat = colourise(result.saliency_hw)
-overlay = blend(image.image_hwc, heat, opacity)
+shown_hw = display_shape(image.image_hwc.shape)  # a 12 MP photo is drawn at 1280 px; the downloads keep its size
+photo = fit(image.image_hwc, shown_hw)
+heat = colourise(fit(result.saliency_hw, shown_hw))
+overlay = blend(photo, heat, opacity)
 
 left, middle, right = st.columns(3)
-left.image(image.image_hwc, caption=f"{image.name} ({image.image_hwc.shape[1]}×{image.image_hwc.shape[0]})", width="stretch")
+left.image(photo, caption=f"{image.name} ({image.image_hwc.shape[1]}×{image.image_hwc.shape[0]})", width="stretch")
 middle.image(heat, caption=f"Saliency for “{result.label}” (S_c = {result.score:.2f})", width="stretch")
 right.image(overlay, caption="Overlay", width="stretch")
 
@@ -44,8 +47,9 @@ st.plotly_chart(chart, key="sal_predictions")
 name = f"{ui.stem(image)}_{result.class_index}_{reduce}_{views}views"
 downloads = st.columns(3)
 with downloads[0]:
-    ui.png_download("Overlay (PNG)", overlay, f"{name}_overlay.png", key="dl_overlay")
+    ui.download("Overlay (PNG)", lambda: encode_png(blend(image.image_hwc, colourise(result.saliency_hw), opacity)),
+                f"{name}_overlay.png", "image/png", key="dl_overlay")
 with downloads[1]:
-    ui.png_download("Heat map (PNG)", heat, f"{name}_heat.png", key="dl_heat")
+    ui.download("Heat map (PNG)", lambda: encode_png(colourise(result.saliency_hw)), f"{name}_heat.png", "image/png", key="dl_heat")
 with downloads[2]:
     ui.npy_download("Raw map (.npy, float32 H×W)", result.saliency_hw, f"{name}.npy", key="dl_npy")

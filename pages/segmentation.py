@@ -10,7 +10,7 @@ import ui
 from engine import masks
 from engine import segmentation as seg
 from engine.images import ImageError, load_image
-from engine.render import blend, colourise
+from engine.render import blend, colourise, display_shape, fit, fit_box
 
 RESUME_RANGES = {"fg_quantile": (0.5, 1.0), "bg_quantile": (0.0, 0.5), "iterations": (1, 10),
                  "gamma": (0.0, 1000.0), "class_index": (0, 999)}  # the widgets' own ranges
@@ -80,16 +80,19 @@ except ValueError as exc:
     st.error(str(exc))
     st.stop()
 
+shown_hw = display_shape(photo.shape)  # a 12 MP photo is drawn at 1280 px; masks and downloads keep its size
+small = fit(photo, shown_hw)
 left, right = st.columns([2, 3])
-left.image(blend(photo, colourise(saliency.saliency_hw), 0.6), caption=f"Saliency for “{saliency.label}”", width="stretch")
+left.image(blend(small, colourise(fit(saliency.saliency_hw, shown_hw)), 0.6), caption=f"Saliency for “{saliency.label}”", width="stretch")
 brush = right.radio("Brush", list(BRUSHES), horizontal=True, key="seg_brush")
 size = right.slider("Brush size", 2, 40, 12, key="seg_brush_size")
 if right.button("Reset to automatic seeds", key="seg_reset"):
     st.session_state["seg_canvas_round"] = st.session_state.get("seg_canvas_round", 0) + 1
 height = round(photo.shape[0] * CANVAS_WIDTH / photo.shape[1])
+canvas_hw = display_shape(photo.shape, 2 * max(CANVAS_WIDTH, height))  # sharp on a 2× screen
 with right:
     strokes = st_canvas(stroke_width=size, stroke_color="#%02x%02x%02x" % masks.STROKE_COLOURS[BRUSHES[brush]],
-                        background_image=Image.fromarray(masks.draw_seeds(photo, seg.merge_seeds(auto_seeds, resumed))),
+                        background_image=Image.fromarray(masks.draw_seeds(fit(photo, canvas_hw), fit(seg.merge_seeds(auto_seeds, resumed), canvas_hw))),
                         width=CANVAS_WIDTH, height=height, drawing_mode="freedraw", return_image_data=True,
                         key=f"seg_canvas_{st.session_state.get('seg_canvas_round', 0)}")
 st.caption("Seeds: orange = model foreground, light blue = model background (fit the colour models only); "
@@ -103,9 +106,10 @@ if hand is not None and hand.any():
     after = cut(photo, image.digest, seeds, digest(seeds), 1, float(gamma), before, (digest(auto_seeds), int(iterations)))
 
 shown = st.columns(3)
-shown[0].image(masks.draw_seeds(photo, seeds), caption="Seeds (model and yours)", width="stretch")
-shown[1].image(masks.draw_result(photo, before.is_foreground_hw, before.bbox), caption=f"Before edits: box {before.bbox}", width="stretch")
-shown[2].image(masks.draw_result(photo, after.is_foreground_hw, after.bbox), caption=f"After edits: box {after.bbox}, {after.area} px", width="stretch")
+shown[0].image(masks.draw_seeds(small, fit(seeds, shown_hw)), caption="Seeds (model and yours)", width="stretch")
+for column, (title, cut_) in zip(shown[1:], (("Before edits", before), ("After edits", after))):
+    drawn = masks.draw_result(small, fit(cut_.is_foreground_hw, shown_hw), fit_box(cut_.bbox, photo.shape, shown_hw))
+    column.image(drawn, caption=f"{title}: box {cut_.bbox}" + (f", {cut_.area} px" if cut_ is after else ""), width="stretch")
 
 truth = st.file_uploader("Ground-truth mask (optional, PNG: non-zero = object)", type=["png"], key="seg_truth")
 if truth is not None:
