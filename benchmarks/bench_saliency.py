@@ -4,18 +4,16 @@ Run: .venv/bin/python benchmarks/bench_saliency.py
 """
 from __future__ import annotations
 
-import io
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, median_seconds, report  # noqa: E402
+from benchmarks.common import machine, median_seconds, page_app_test, phone_photo, report  # noqa: E402
 from engine.images import load_image  # noqa: E402
 from engine.models import load_model  # noqa: E402
 from engine.saliency import compute_saliency  # noqa: E402
@@ -65,15 +63,7 @@ def main() -> None:
 
 
 def page_to_map() -> None:
-    from streamlit.testing.v1 import AppTest
-    from streamlit.testing.v1 import app_test
-    from streamlit.runtime.pages_manager import PagesManager
-
-    import ui  # noqa: F401  (switches Streamlit's legacy pages/ mode off, as the server does)
-
-    app_test.PagesManager = type("RoutedPagesManager", (PagesManager,), {})
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
-    at.switch_page("pages/saliency.py").run()  # warm: model loaded, page imported
+    at = page_app_test("pages/saliency.py")  # warm: model loaded, page imported
     times = []
     for name in ("espresso.jpg", "rocket.jpg", "astronaut.jpg", "grace_hopper.jpg", "cat.jpg"):
         data = (ROOT / "assets" / name).read_bytes()
@@ -85,11 +75,8 @@ def page_to_map() -> None:
     times.sort()
     report("page: upload → predictions + map rendered (AppTest, median of 5 new images)", times[len(times) // 2])
 
-    # a 12 MP photo: each rerun (here an opacity change, the map cached) redraws the photo-sized images
-    big = Image.open(ROOT / "assets" / "cat.jpg").resize((4000, 3000), Image.Resampling.BICUBIC)
-    buffer = io.BytesIO()
-    big.save(buffer, format="JPEG", quality=90)
-    at.file_uploader[0].set_value(("big.jpg", buffer.getvalue(), "image/jpeg")).run()
+    # a 12 MP photo: each rerun (here an opacity change, the map cached) redraws the photo's images
+    at.file_uploader[0].set_value(("big.jpg", phone_photo(), "image/jpeg")).run()
     reruns = []
     for opacity in (0.5, 0.55, 0.6, 0.65, 0.7):
         start = time.perf_counter()
