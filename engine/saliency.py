@@ -8,14 +8,14 @@ sub-images) and mapped back onto the photo at its own resolution.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from engine import attribution
+from engine import attribution, methods
 from engine.models import LoadedModel, as_numpy
-from engine.views import make_batch, place_views
+from engine.views import check_views, make_batch, place_full_view, place_views
 
 REDUCTIONS = ("max-abs", "sum-abs", "l2", "signed-max")  # max-abs is the paper's
 
@@ -80,25 +80,61 @@ def compute_saliency(
     image_hwc: np.ndarray,
     *,
     target: int | None = None,
-    views: int = 1,
+    views: int | str = 1,
     reduce: str = "max-abs",
     method: str = "gradient",
     options: Mapping[str, Any] | None = None,
 ) -> SaliencyMap:
     """The class saliency map of ``image_hwc`` (H, W, 3) for class ``target`` (default: top-1)."""
+    if target is None:
+        check_views(views)
+        target = predict(model, image_hwc, top=1, views=views)[0].index
+    return compute_saliencies(model, image_hwc, [target], views=views, reduce=reduce, method=method, options=options)[0]
+
+
+def compute_saliencies(
+    model: LoadedModel,
+    image_hwc: np.ndarray,
+    targets: Sequence[int],
+    *,
+    views: int | str = 1,
+    reduce: str = "max-abs",
+    method: str = "gradient",
+    options: Mapping[str, Any] | None = None,
+) -> list[SaliencyMap]:
+    """The maps of several classes of one photo, the views made once. Gradient rules run every
+    (class, view) row in one batched backward pass, each row backpropagating its own class's score;
+    Grad-CAM makes one forward pass and backpropagates each class through the head only; the
+    noise- and path-averaged methods run class by class on the shared views."""
     if reduce not in REDUCTIONS:
         raise ValueError(f"Unknown channel reduction {reduce!r}; choose one of {', '.join(REDUCTIONS)}.")
     run = attribution.get_method(method)
     options = dict(options or {})
-    if target is None:
-        target = predict(model, image_hwc, top=1, views=views)[0].index
-    elif not 0 <= int(target) < len(model.categories):
-        raise ValueError(f"Class index {target} is out of range 0..{len(model.categories) - 1}.")
+    targets = [_check_class(model, t) for t in targets]
     batch, layout, resized_hw = make_batch(model, image_hwc, views)
-    attr_bchw, scores_b = run(model, batch, int(target), **options)
-    maps_bhw = as_numpy(reduce_channels(attr_bchw.float(), reduce))
-    saliency_hw = place_views(maps_bhw, layout, resized_hw, image_hwc.shape[:2])
-    return SaliencyMap(
-        saliency_hw, int(target), model.categories[int(target)], float(scores_b.float().mean()),
-        method, views, reduce, options,
-    )
+    views_n = batch.shape[0]
+    if method in attribution.PER_ROW_TARGETS and not options:
+        rows = torch.as_tensor(targets, device=batch.device).repeat_interleave(views_n)  # class-major
+        attr, scores = run(model, batch.repeat(len(targets), 1, 1, 1), rows)
+        attr, scores = attr.view(len(targets), views_n, *attr.shape[1:]), scores.view(len(targets), views_n)
+    elif method == "gradcam":
+        attr, scores = methods.gradcam_classes(model, batch, targets, **options)
+    else:
+        pairs = [run(model, batch, t, **options) for t in targets]
+        attr, scores = torch.stack([a for a, _ in pairs]), torch.stack([s for _, s in pairs])
+    maps = as_numpy(reduce_channels(attr.flatten(0, 1).float(), reduce)).reshape(len(targets), views_n, *attr.shape[-2:])
+    results = []
+    for target, maps_bhw, scores_b in zip(targets, maps, scores):
+        if views == "full":
+            saliency_hw = place_full_view(maps_bhw[0], image_hwc.shape[:2])
+        else:
+            saliency_hw = place_views(maps_bhw, layout, resized_hw, image_hwc.shape[:2])
+        results.append(SaliencyMap(saliency_hw, target, model.categories[target], float(scores_b.float().mean()),
+                                   method, views, reduce, options))
+    return results
+
+
+def _check_class(model: LoadedModel, target) -> int:
+    if isinstance(target, bool) or not 0 <= int(target) < len(model.categories):
+        raise ValueError(f"Class index {target} is out of range 0..{len(model.categories) - 1}.")
+    return int(target)

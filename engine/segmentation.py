@@ -23,6 +23,7 @@ this keeps their balance, and the cut's shape, across resolutions.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -48,6 +49,8 @@ HARD_QUANTILES = (0.995, 0.005)  # the reference code's clamped seeds, when aske
 GAMMA = 150.0  # the reference code's Potts weight at a 256-pixel short side (GrabCut's paper: 50)
 GAMMA_SHORT_SIDE = 256
 ITERATIONS = 5  # GrabCut rounds (fit, cut); the labelling rarely changes after a few
+KEEP_RULES = ("largest", "all", "peak")  # which foreground components make the object; the paper keeps the largest
+PRIOR_FLOOR = 1e-3  # a prior probability of 0 or 1 would be a hard constraint: clip to keep it soft
 MAX_SIDE = 512  # long side of the final cut; above it: downscale, cut, upsample
 COARSE_SIDE = 160  # long side of the GrabCut rounds; a banded cut then refines up to MAX_SIDE
 
@@ -63,7 +66,8 @@ class Segmentation:
     gamma: float  # as given, at a 256-pixel short side
     working_hw: tuple[int, int]  # the size the cut ran at
     colour_models: tuple[GaussianMixture, GaussianMixture]  # (foreground, background), last fitted
-    unaries_hw: np.ndarray  # float32 (2, h, w) at working_hw: -log p(z) under (foreground, background)
+    unaries_hw: np.ndarray  # float32 (2, h, w) at working_hw: -log p(z) under (foreground, background), plus the prior's
+    seeds_promoted: bool = False  # the soft cut was empty: the foreground seeds were made hard and cut again
 
     @property
     def area(self) -> int:
@@ -122,6 +126,10 @@ def segment(
     coarse_side: int = COARSE_SIDE,
     colour_models: tuple[GaussianMixture, GaussianMixture] | None = None,
     previous: Segmentation | None = None,
+    prior_hw: np.ndarray | None = None,
+    prior_weight: float = 0.0,
+    keep: str = "largest",
+    peak_hw: tuple[int, int] | None = None,
     seed: int = 0,
     on_step: Callable[[int, int], None] | None = None,
 ) -> Segmentation:
@@ -129,8 +137,20 @@ def segment(
     on the cut, ``iterations`` cuts in all, at ``coarse_side``; then one banded cut at the working
     size; keep the largest component (and any holding a hand foreground seed). A re-cut after an
     edit: ``segment(image, new_seeds, previous=first, iterations=1)`` cuts once with ``first``'s colour
-    models and reuses its unaries (same image and ``max_side``)."""
+    models and reuses its unaries (same image and ``max_side``).
+
+    ``prior_hw`` (H, W) in [0, 1] is a per-pixel probability of foreground (e.g. a normalised
+    saliency map): it adds ``-prior_weight·log p`` to the foreground unary and ``-prior_weight·log(1-p)``
+    to the background one, so the saliency itself pulls on the cut, not only through the colour models.
+
+    Soft seeds alone put nothing in the energy that holds the foreground: where the two colour models
+    overlap and the Potts term is strong, labelling everything background is the exact minimum. So
+    when the cut comes back empty although there are foreground seeds, those seeds are made hard and
+    the cut is run once more (``seeds_promoted``); only a person's strokes can empty the result."""
     image_hwc, seeds_hw = _validate(image_hwc, seeds_hw, iterations, gamma, max_side)
+    if not np.isin(seeds_hw, FOREGROUND_CODES).any():  # _validate let this through: the strokes removed them all
+        return _empty(image_hwc, seeds_hw, gamma, max_side)
+    prior_unaries = _prior_unaries(prior_hw, prior_weight, seeds_hw.shape, max_side)
     rng = np.random.default_rng(seed)
     work_hwc, work_seeds = _to_working_size(image_hwc, seeds_hw, max_side)
     colours = work_hwc.reshape(-1, 3)  # colour models always see the working-size pixels
@@ -143,18 +163,56 @@ def segment(
                                   np.isin(work_seeds, BACKGROUND_CODES).ravel(), components, rng, None)
     coarse_hwc, coarse_hard = _coarse_grid(image_hwc, seeds_hw, min(coarse_side, max_side))
     colour_models, is_fg, unaries, energies = _grabcut(
-        colours, work_seeds.shape, coarse_hwc, coarse_hard, iterations, gamma, components, colour_models, reused, rng, on_step)
+        colours, work_seeds.shape, coarse_hwc, coarse_hard, iterations, gamma, components, colour_models, reused,
+        prior_unaries, rng, on_step)
     if is_fg.shape != work_seeds.shape:
         is_fg = _refine(work_hwc, work_seeds, _upsample(is_fg, work_seeds.shape), unaries, gamma)
     is_foreground = _upsample(is_fg, seeds_hw.shape)
     is_foreground[np.isin(seeds_hw, HARD_FOREGROUND_CODES)] = True  # re-imposed at full resolution
     is_foreground[np.isin(seeds_hw, HARD_BACKGROUND_CODES)] = False
-    is_foreground = keep_object(is_foreground, must_keep_hw=seeds_hw == HAND_FOREGROUND)
+    is_foreground = keep_object(is_foreground, must_keep_hw=seeds_hw == HAND_FOREGROUND, rule=keep, peak_hw=peak_hw)
+    if not is_foreground.any():  # every foreground seed was soft and the cut dropped them all
+        promoted = np.where(seeds_hw == AUTO_FOREGROUND, AUTO_HARD_FOREGROUND, seeds_hw).astype(np.uint8)
+        again = segment(image_hwc, promoted, iterations=1, gamma=gamma, components=components, max_side=max_side,
+                        coarse_side=coarse_side, colour_models=colour_models, prior_hw=prior_hw,
+                        prior_weight=prior_weight, keep=keep, peak_hw=peak_hw, seed=seed)
+        return dataclasses.replace(again, energies=tuple(energies) + again.energies,
+                                   iterations=len(energies) + again.iterations, seeds_promoted=True)
     return Segmentation(is_foreground, bounding_box(is_foreground), seeds_hw, len(energies), tuple(energies),
                         float(gamma), work_seeds.shape, colour_models, np.stack(unaries).astype(np.float32))
 
 
-def _grabcut(colours, work_shape, coarse_hwc, coarse_hard, iterations, gamma, components, colour_models, reused, rng, on_step):
+def _prior_unaries(prior_hw, weight, shape, max_side):
+    """(-w·log p, -w·log(1 - p)) at the working size, or None without a prior."""
+    if prior_hw is None or weight == 0:
+        return None
+    prior = np.asarray(prior_hw, dtype=np.float32)
+    if prior.shape != tuple(shape):
+        raise ValueError(f"The prior map is {prior.shape[1]}×{prior.shape[0]} but the image is {shape[1]}×{shape[0]}.")
+    if not (np.isfinite(prior).all() and 0.0 <= prior.min() and prior.max() <= 1.0):
+        raise ValueError("The prior map must hold probabilities of foreground in 0..1.")
+    if not weight >= 0:
+        raise ValueError(f"The prior's weight must be non-negative; got {weight}.")
+    h, w = shape
+    scale = max_side / max(h, w)
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        prior = np.asarray(Image.fromarray(prior, mode="F").resize(size, Image.Resampling.BOX), np.float32)
+    prior = np.clip(prior, PRIOR_FLOOR, 1.0 - PRIOR_FLOOR).astype(np.float64)
+    return -weight * np.log(prior), -weight * np.log1p(-prior)
+
+
+def _empty(image_hwc, seeds_hw, gamma, max_side):
+    """The result when a person's strokes left no foreground seed: nothing is the object."""
+    work_hw = seeds_hw.shape if max(seeds_hw.shape) <= max_side else tuple(
+        max(1, round(n * max_side / max(seeds_hw.shape))) for n in seeds_hw.shape)
+    empty = np.zeros(seeds_hw.shape, bool)
+    flat = GaussianMixture(np.ones(1), np.zeros((1, 3)), np.eye(3)[None])
+    return Segmentation(empty, None, seeds_hw, 0, (), float(gamma), work_hw, (flat, flat), np.zeros((2, *work_hw), np.float32))
+
+
+def _grabcut(colours, work_shape, coarse_hwc, coarse_hard, iterations, gamma, components, colour_models, reused,
+             prior_unaries, rng, on_step):
     """GrabCut rounds cut on the coarse grid, whose unaries are the cell means of the working-size ones
     (so the coarse energy approximates the fine one); the models are re-fit on working-size pixels.
     Returns (colour models, coarse is_foreground, working-size (unary_fg, unary_bg), energies)."""
@@ -170,6 +228,8 @@ def _grabcut(colours, work_shape, coarse_hwc, coarse_hard, iterations, gamma, co
                 palette, index = np.unique(_pack(colours), return_inverse=True)
                 palette = _unpack(palette)
             unaries = tuple(-log_likelihood(m, palette).astype(np.float64)[index].reshape(work_shape) for m in colour_models)
+            if prior_unaries is not None:
+                unaries = tuple(u + p for u, p in zip(unaries, prior_unaries))
         is_fg, energy = grid.solve(*(_downscale(u, hard_fg.shape) for u in unaries), hard_fg, hard_bg)
         energies.append(energy)
         if on_step is not None:
@@ -206,7 +266,7 @@ def _validate(image_hwc, seeds_hw, iterations, gamma, max_side):
                          f"{image_hwc.shape[1]}×{image_hwc.shape[0]}.")
     if seeds_hw.max(initial=0) > AUTO_HARD_FOREGROUND:
         raise ValueError(f"Seed codes must be 0..{AUTO_HARD_FOREGROUND}; found {seeds_hw.max()}.")
-    if not np.isin(seeds_hw, FOREGROUND_CODES).any():
+    if not np.isin(seeds_hw, FOREGROUND_CODES).any() and not (seeds_hw == HAND_BACKGROUND).any():
         raise ValueError("There are no foreground seeds: paint some foreground, or lower the foreground quantile.")
     if not np.isin(seeds_hw, BACKGROUND_CODES).any():
         raise ValueError("There are no background seeds: paint some background, or raise the background quantile "
@@ -234,16 +294,24 @@ def _fit_pair(colours, is_fg, is_bg, components, rng, previous):
     return tuple(models)
 
 
-def keep_object(is_foreground_hw: np.ndarray, *, must_keep_hw: np.ndarray | None = None) -> np.ndarray:
-    """The largest 8-connected component, plus any component touching ``must_keep_hw`` (hand seeds).
-    Ties between equally large components go to the one found first in raster order."""
+def keep_object(is_foreground_hw: np.ndarray, *, must_keep_hw: np.ndarray | None = None, rule: str = "largest",
+                peak_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """The object's 8-connected component(s) by ``rule`` (``KEEP_RULES``): "largest" (the paper's;
+    ties go to the first in raster order), "all", or "peak", the component holding ``peak_hw`` (the
+    saliency maximum; the largest when the peak fell outside the foreground); plus any component
+    touching ``must_keep_hw`` (hand seeds)."""
+    if rule not in KEEP_RULES:
+        raise ValueError(f"Unknown box rule {rule!r}; choose one of {', '.join(KEEP_RULES)}.")
+    if rule == "all":
+        return np.asarray(is_foreground_hw, dtype=bool).copy()
     labels, count = ndimage.label(is_foreground_hw, structure=np.ones((3, 3), bool))
     if count == 0:
         return np.zeros_like(is_foreground_hw, dtype=bool)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     sizes[0] = 0
     keep = np.zeros(count + 1, bool)
-    keep[int(sizes.argmax())] = True
+    at_peak = labels[peak_hw] if rule == "peak" and peak_hw is not None else 0
+    keep[at_peak if at_peak else int(sizes.argmax())] = True
     if must_keep_hw is not None:
         keep[np.unique(labels[must_keep_hw & (labels > 0)])] = True
     return keep[labels]

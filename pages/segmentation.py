@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 
@@ -8,48 +9,53 @@ from streamlit_drawable_canvas import st_canvas
 
 import ui
 from engine import masks
+from engine import presets as pre
 from engine import segmentation as seg
 from engine.images import ImageError, load_image
 from engine.render import blend, colourise, display_shape, fit, fit_box
+from engine.views import VIEWS
 
-RESUME_RANGES = {"fg_quantile": (0.5, 1.0), "bg_quantile": (0.0, 0.5), "iterations": (1, 10),
-                 "gamma": (0.0, 1000.0), "class_index": (0, 999)}  # the widgets' own ranges
 CANVAS_WIDTH = 512  # display pixels, fits half of a wide page; strokes are rasterised back to the photo's resolution
 BRUSHES = {"foreground": seg.HAND_FOREGROUND, "background": seg.HAND_BACKGROUND, "erase (no seed)": seg.NONE}
+KNOBS = ("views", "fg", "bg", "iterations", "gamma")  # widget keys seg_<knob>, set from the preset
 
 
 @st.cache_data(max_entries=32, show_spinner="Cutting…")
-def cut(_image, digest, _seeds, seeds_digest, iterations, gamma, _previous=None, previous_key=None):
-    return seg.segment(_image, _seeds, iterations=iterations, gamma=gamma, previous=_previous)
+def cut(_image, digest, _saliency, saliency_key, preset_json, _hand=None, hand_digest=None, _previous=None, previous_key=None):
+    preset = pre.Preset(**{**json.loads(preset_json), "summary": ""})
+    return pre.segment_with_preset(_image, _saliency, preset, hand_hw=_hand, previous=_previous,
+                                   iterations=1 if _previous is not None else None)
 
 
 def digest(array):
     return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
+def apply_preset(preset: pre.Preset, class_index=None):
+    st.session_state["seg_preset"] = preset.name.removesuffix(pre.CHANGED)
+    for knob in KNOBS:
+        st.session_state[f"seg_{knob}"] = getattr(preset, knob)
+    if class_index is not None:
+        st.session_state["seg_class"] = class_index
+
+
 st.title("Weakly supervised segmentation")
-st.caption("Simonyan et al. 2013, §3.2: saliency above the 95% quantile seeds a foreground colour model, below the "
-           "30% quantile a background one (5-component GMMs); GrabCut labels every pixel; the largest component's "
-           "box is the localisation. Paint on the photo to correct the seeds: your strokes are hard constraints.")
+st.caption("Simonyan et al. 2013, §3.2: a class saliency map seeds a foreground and a background colour model "
+           "(5-component GMMs), GrabCut labels every pixel, and the largest component's box is the localisation. "
+           "Paint on the photo to correct the seeds: your strokes are hard constraints.")
 model = ui.current_model()
 image = ui.image_picker(key="seg_image")
 photo = image.image_hwc
+if "seg_fg" not in st.session_state:
+    apply_preset(pre.get_preset(pre.DEFAULT_PRESET))
 
 with st.expander("Resume from a download (JSON + seed map)"):
     saved = st.file_uploader("Segmentation JSON", type=["json"], key="seg_resume_json")
     saved_seeds = st.file_uploader("Seed map PNG", type=["png"], key="seg_resume_seeds")
     if saved is not None and st.session_state.get("seg_resumed") != saved.file_id:
         try:
-            params = json.loads(saved.getvalue())
-            for key, (low, high) in RESUME_RANGES.items():
-                if not low <= params[key] <= high:
-                    raise ValueError(f"{key} = {params[key]!r} is outside {low}..{high}")
-            if params["views"] not in (1, 10):
-                raise ValueError(f"views = {params['views']!r} is neither 1 nor 10")
-            for key in (*RESUME_RANGES, "views"):
-                st.session_state[f"seg_{key}"] = params[key]
-            st.session_state["seg_class"] = params["class_index"]
-        except (ValueError, KeyError, TypeError) as exc:
+            apply_preset(*pre.preset_from_record(json.loads(saved.getvalue())))
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
             st.error(f"This is not a segmentation JSON from this page ({exc}).")
         st.session_state["seg_resumed"] = saved.file_id
     resumed = None
@@ -62,20 +68,34 @@ with st.expander("Resume from a download (JSON + seed map)"):
         except ValueError as exc:
             st.error(str(exc))
 
+base = pre.get_preset(st.selectbox(
+    "Preset", tuple(pre.PRESETS), key="seg_preset", on_change=lambda: apply_preset(pre.get_preset(st.session_state["seg_preset"])),
+    help="\n".join(f"- **{p.name}**: {p.summary}" for p in pre.PRESETS.values())))
 row = st.columns(5)
-views = row[0].radio("Views", (1, 10), horizontal=True, key="seg_views", help="Saliency on the centre crop or the paper's 10 views.")
-predictions = ui.cached_predict(model, image, top=5, views=views)
+views = row[0].radio("Views", VIEWS, horizontal=True, key="seg_views",
+                     help="Saliency on the centre crop, the paper's 10 views, or the whole photo.")
+predictions = ui.cached_predict(model, image, top=5, views=1)
 with row[1]:
     target = ui.class_picker(model, top1=predictions[0].index, key="seg_class")
-fg_q = row[2].slider("Foreground quantile", 0.50, 1.0, seg.FG_QUANTILE, 0.005, key="seg_fg_quantile")
-bg_q = row[3].slider("Background quantile", 0.0, 0.50, seg.BG_QUANTILE, 0.01, key="seg_bg_quantile")
-iterations = row[4].number_input("GrabCut iterations", 1, 10, seg.ITERATIONS, key="seg_iterations")
-gamma = st.sidebar.number_input("γ (Potts weight at 256 px)", 0.0, 1000.0, seg.GAMMA, 10.0, key="seg_gamma",
+rule = "quantile" if base.seeds == "quantile" else "level (fraction of the map's maximum)"
+fg = row[2].slider("Foreground seeds ≥", 0.0, 1.0, key="seg_fg", step=0.005, help=f"A {rule} of the saliency map.")
+bg = row[3].slider("Background seeds ≤", 0.0, 1.0, key="seg_bg", step=0.01, help=f"A {rule} of the saliency map.")
+iterations = row[4].number_input("GrabCut iterations", 1, 10, key="seg_iterations")
+gamma = st.sidebar.number_input("γ (Potts weight at 256 px)", 0.0, 1000.0, key="seg_gamma", step=10.0,
                                 help="The reference code's 150 at a 256-pixel short side; scaled with the image size.")
-saliency = ui.cached_saliency(model, image, target=target, views=views)
 try:
-    auto_seeds = seg.automatic_seeds(saliency.saliency_hw, fg_quantile=fg_q, bg_quantile=bg_q)
-    before = cut(photo, image.digest, auto_seeds, digest(auto_seeds), int(iterations), float(gamma))
+    preset = dataclasses.replace(base, views=views, fg=fg, bg=bg, iterations=int(iterations), gamma=float(gamma))
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+if preset != base:
+    preset = dataclasses.replace(preset, name=base.name + pre.CHANGED)
+st.caption(f"Running preset **{preset.name}**: {base.summary}")
+saliency = ui.cached_saliency(model, image, target=target, views=preset.views, method=preset.method)
+preset_json = json.dumps({k: v for k, v in dataclasses.asdict(preset).items() if k != "summary"})
+saliency_key = (image.digest, target, preset.views, preset.method, ui.model_key(model))
+try:
+    before = cut(photo, image.digest, saliency.saliency_hw, saliency_key, preset_json)
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
@@ -83,13 +103,14 @@ except ValueError as exc:
 shown_hw = display_shape(photo.shape)  # a 12 MP photo is drawn at 1280 px; masks and downloads keep its size
 small = fit(photo, shown_hw)
 left, right = st.columns([2, 3])
-left.image(blend(small, colourise(fit(saliency.saliency_hw, shown_hw)), 0.6), caption=f"Saliency for “{saliency.label}”", width="stretch")
+left.image(blend(small, colourise(fit(saliency.saliency_hw, shown_hw)), 0.6), caption=f"{saliency.method} saliency for “{saliency.label}”", width="stretch")
 brush = right.radio("Brush", list(BRUSHES), horizontal=True, key="seg_brush")
 size = right.slider("Brush size", 2, 40, 12, key="seg_brush_size")
 if right.button("Reset to automatic seeds", key="seg_reset"):
     st.session_state["seg_canvas_round"] = st.session_state.get("seg_canvas_round", 0) + 1
 height = round(photo.shape[0] * CANVAS_WIDTH / photo.shape[1])
 canvas_hw = display_shape(photo.shape, 2 * max(CANVAS_WIDTH, height))  # sharp on a 2× screen
+auto_seeds = pre.preset_seeds(saliency.saliency_hw, preset)
 with right:
     strokes = st_canvas(stroke_width=size, stroke_color="#%02x%02x%02x" % masks.STROKE_COLOURS[BRUSHES[brush]],
                         background_image=Image.fromarray(masks.draw_seeds(fit(photo, canvas_hw), fit(seg.merge_seeds(auto_seeds, resumed), canvas_hw))),
@@ -100,13 +121,15 @@ st.caption("Seeds: orange = model foreground, light blue = model background (fit
 
 painted = strokes.image_data if strokes is not None else None
 hand = resumed if painted is None else masks.seeds_from_strokes(painted, photo.shape[:2], resumed)
-seeds = seg.merge_seeds(auto_seeds, hand)
 after = before
 if hand is not None and hand.any():
-    after = cut(photo, image.digest, seeds, digest(seeds), 1, float(gamma), before, (digest(auto_seeds), int(iterations)))
+    after = cut(photo, image.digest, saliency.saliency_hw, saliency_key, preset_json, hand, digest(hand), before, preset_json)
+if before.seeds_promoted:
+    st.info("The soft seeds alone gave an empty cut (the colour models could not tell the object from the rest), "
+            "so the foreground seeds were made hard and cut again.")
 
 shown = st.columns(3)
-shown[0].image(masks.draw_seeds(small, fit(seeds, shown_hw)), caption="Seeds (model and yours)", width="stretch")
+shown[0].image(masks.draw_seeds(small, fit(after.seeds_hw, shown_hw)), caption="Seeds (model and yours)", width="stretch")
 for column, (title, cut_) in zip(shown[1:], (("Before edits", before), ("After edits", after))):
     drawn = masks.draw_result(small, fit(cut_.is_foreground_hw, shown_hw), fit_box(cut_.bbox, photo.shape, shown_hw))
     column.image(drawn, caption=f"{title}: box {cut_.bbox}" + (f", {cut_.area} px" if cut_ is after else ""), width="stretch")
@@ -120,14 +143,12 @@ if truth is not None:
         st.error(f"Cannot compare with this mask: {exc}")
 
 name = f"{ui.stem(image)}_{saliency.class_index}_segmentation"
-record = {"bbox": after.bbox, "class_index": saliency.class_index, "label": saliency.label, "model": model.name,
-          "weights": model.weights, "views": views, "fg_quantile": fg_q, "bg_quantile": bg_q, "gamma": float(gamma),
-          "iterations": int(iterations), "image_size": [photo.shape[1], photo.shape[0]],
-          "mask_rle": masks.encode_rle(after.is_foreground_hw)}
+record = pre.segmentation_record(after, class_index=saliency.class_index, label=saliency.label, model=model.name,
+                                 weights=model.weights, preset=preset)
 downloads = st.columns(3)
 with downloads[0]:
     ui.png_download("Mask (PNG)", after.is_foreground_hw.astype(np.uint8) * 255, f"{name}_mask.png", key="seg_dl_mask")
 with downloads[1]:
-    ui.download("Seed map (PNG)", lambda: masks.encode_seed_map(seeds), f"{name}_seeds.png", "image/png", key="seg_dl_seeds")
+    ui.download("Seed map (PNG)", lambda: masks.encode_seed_map(after.seeds_hw), f"{name}_seeds.png", "image/png", key="seg_dl_seeds")
 with downloads[2]:
     ui.json_download("Box, settings and mask (JSON, COCO RLE)", record, f"{name}.json", key="seg_dl_json")

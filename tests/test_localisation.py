@@ -37,13 +37,27 @@ def test_correctness_needs_the_class_and_half_overlap():
     assert loc.is_correct(ESPRESSO, (85, 7.5, 208, 150.5), annotation, (300, 200))
 
 
-def fixed_localiser(image_hwc, top):
-    """Known guesses: on the cat, tabby third with a good box; on the espresso, espresso first, box half off."""
-    if image_hwc.shape[:2] == (300, 451):
-        guesses = [(TIGER_CAT, (0, 0, 340, 300)), (285, (0, 0, 340, 300)), (TABBY, (0, 0, 340, 300)), (287, None), (904, None)]
-    else:
-        guesses = [(ESPRESSO, (300, 15, 416, 301)), (CUP, (170, 15, 416, 301)), (925, None), (960, None), (504, None)]
-    return guesses[:top]
+def given_box(image_hwc, box):
+    return box
+
+
+class FixedLocaliser:
+    """Known guesses: on the cat, tabby third with a good box; on the espresso, espresso first, box half off.
+    Given the classes (GT-known), the cat's tabby gets its good box and the espresso its half-off one."""
+
+    finish = staticmethod(given_box)
+
+    def propose(self, image_hwc, *, top, classes=None):
+        if image_hwc.shape[:2] == (300, 451):
+            guesses = [(TIGER_CAT, (0, 0, 340, 300)), (285, (0, 0, 340, 300)), (TABBY, (0, 0, 340, 300)), (287, None), (904, None)]
+        else:
+            guesses = [(ESPRESSO, (300, 15, 416, 301)), (CUP, (170, 15, 416, 301)), (925, None), (960, None), (504, None)]
+        if classes is not None:
+            return [next(g for g in guesses if g[0] == c) for c in classes]
+        return guesses[:top]
+
+
+fixed_localiser = FixedLocaliser()
 
 
 def test_evaluate_with_known_guesses():
@@ -51,8 +65,38 @@ def test_evaluate_with_known_guesses():
     # cat: top-1 wrong class, tabby at rank 3 with IoU 340/400 -> top-5 right; espresso: IoU 116/246 < 0.5.
     assert (report.images, report.top1_correct, report.top5_correct) == (2, 0, 1)
     assert report.top1_error == 1.0 and report.top5_error == 0.5
+    assert report.guesses == 10 and report.empty_boxes == 5
     top1 = loc.evaluate(fixed_localiser, loc.list_images(IMAGES), ANNOTATIONS, top=1)
-    assert top1.top1_error == 1.0 and top1.top5_error is None
+    assert top1.top1_error == 1.0 and top1.top5_error is None and top1.empty_boxes == 0
+
+
+def test_gt_known_and_the_centre_box_by_hand():
+    report = loc.evaluate(fixed_localiser, loc.list_images(IMAGES), ANNOTATIONS, gt_known=True)
+    # One guess each, the annotated class: tabby (0, 0, 340, 300) vs (0, 0, 400, 300): IoU 0.85, right;
+    # espresso (300, 15, 416, 301) vs (170, 15, 416, 301): IoU 116/246 = 0.47, wrong.
+    assert report.guesses == 2 and report.gt_known_correct == 1 and report.gt_known_accuracy == 0.5
+    assert report.top1_error is None and report.top5_error is None
+    # The centred 75% box: on the 451×300 cat (56.4, 37.5, 394.6, 262.5) vs (0, 0, 400, 300):
+    # IoU 338.25·225 / 400·300 = 0.634, right; on the 600×400 espresso (75, 50, 525, 350) vs
+    # (170, 15, 416, 301): 246·251 / (450·300 + 246·286 − 246·251) = 61746 / 143610 = 0.430, wrong.
+    assert loc.box_iou(loc.centre_box((451, 300)), (0, 0, 400, 300)) == pytest.approx(0.634, abs=1e-3)
+    assert loc.box_iou(loc.centre_box((600, 400)), (170, 15, 416, 301)) == pytest.approx(0.430, abs=1e-3)
+    assert report.centre_box_correct == 1 and report.centre_box_accuracy == 0.5
+
+
+def test_parallel_finishing_gives_the_same_report():
+    one = loc.evaluate(fixed_localiser, loc.list_images(IMAGES), ANNOTATIONS, top=5)
+    two = loc.evaluate(fixed_localiser, loc.list_images(IMAGES), ANNOTATIONS, top=5, jobs=2)
+    assert two.per_image == one.per_image and (two.top5_correct, two.empty_boxes) == (one.top5_correct, one.empty_boxes)
+
+
+def test_an_unreadable_photo_is_a_failure_not_a_dead_run(tmp_path):
+    shutil.copytree(IMAGES, tmp_path / "images")
+    (tmp_path / "images" / "broken.jpg").write_bytes(b"not a jpeg")
+    shutil.copytree(ANNOTATIONS, tmp_path / "annotations")
+    shutil.copy(ANNOTATIONS / "cat.xml", tmp_path / "annotations" / "broken.xml")
+    report = loc.evaluate(fixed_localiser, loc.list_images(tmp_path / "images"), tmp_path / "annotations")
+    assert report.images == 2 and [name for name, _ in report.failed] == ["broken.jpg"]
 
 
 def test_shards_split_the_sorted_images_and_missing_annotations_are_listed(tmp_path):

@@ -25,8 +25,9 @@ def test_page_segments_the_demo_photo():
     assert not at.exception, at.exception
     assert at.title[0].value == "Weakly supervised segmentation"
     assert not at.error
-    at.slider(key="seg_fg_quantile").set_value(0.9)
-    at.slider(key="seg_bg_quantile").set_value(0.4)
+    assert at.selectbox(key="seg_preset").value == "gradcam-cut"
+    at.slider(key="seg_fg").set_value(0.9)
+    at.slider(key="seg_bg").set_value(0.4)
     at.number_input(key="seg_iterations").set_value(2)
     at.run()
     assert not at.exception, at.exception
@@ -37,14 +38,17 @@ def test_page_segments_the_demo_photo():
 
 def test_page_resumes_from_a_download_and_resets():
     at = segmentation_page()
-    record = {"fg_quantile": 0.9, "bg_quantile": 0.2, "iterations": 2, "gamma": 50.0, "views": 1, "class_index": 281}
+    record = {"preset": "paper", "settings": {"fg": 0.9, "bg": 0.2, "iterations": 2, "gamma": 50.0, "views": 1},
+              "class_index": 281}
     at.file_uploader(key="seg_resume_json").set_value(("saved.json", json.dumps(record).encode(), "application/json"))
     seeds = np.zeros((300, 451), np.uint8)
     seeds[150, 200] = seg.HAND_FOREGROUND
     at.file_uploader(key="seg_resume_seeds").set_value(("seeds.png", masks.encode_seed_map(seeds), "image/png"))
     at.run()
     assert not at.exception, at.exception
-    assert at.slider(key="seg_fg_quantile").value == 0.9 and at.number_input(key="seg_iterations").value == 2
+    assert at.selectbox(key="seg_preset").value == "paper"
+    assert at.slider(key="seg_fg").value == 0.9 and at.number_input(key="seg_iterations").value == 2
+    assert any("paper (changed)" in c.value for c in at.caption)
     at.file_uploader(key="seg_resume_json").set_value(("bad.json", b"{}", "application/json"))
     at.run()
     assert any("not a segmentation JSON" in e.value for e in at.error)

@@ -297,3 +297,52 @@ def test_strokes_become_hand_seeds_at_image_resolution():
     assert (seeds[0:5, 0:10] == seg.HAND_FOREGROUND).sum() == 50 - 4
     assert (seeds[15:20, 20:30] == seg.HAND_BACKGROUND).all()
     assert seeds[0, 0] == seg.NONE and seeds[10, 15] == seg.HAND_FOREGROUND
+
+
+# ---------------------------------------------------------------- empty cuts, priors, box rules
+def test_soft_seeds_on_a_speckle_map_no_longer_give_an_empty_cut():
+    """The failure of real photos, made small: a speckle map (as the raw gradient is) seeds two colour
+    models that cannot tell the object from the rest, and with γ = 150 the exact minimum of the soft
+    cut labels every pixel background. The foreground seeds are then made hard and cut again."""
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(128, 40, (120, 160, 3)), 0, 255).astype(np.uint8)
+    seeds = seg.automatic_seeds(rng.random((120, 160)))
+    result = seg.segment(image, seeds)
+    assert result.seeds_promoted and result.area > 0 and result.bbox is not None
+    assert len(result.energies) == result.iterations >= 2  # the soft rounds, then the promoted cut
+
+
+def test_only_strokes_can_empty_the_cut():
+    box = (20, 10, 41, 31)
+    image, seeds = two_colour(40, 60, box, 8.0), sparse_seeds(40, 60, box)
+    seeds[seeds == seg.AUTO_FOREGROUND] = seg.HAND_BACKGROUND  # the person painted over every foreground seed
+    result = seg.segment(image, seeds, gamma=50)
+    assert result.area == 0 and result.bbox is None and not result.seeds_promoted
+
+
+def test_the_prior_alone_labels_a_uniform_image():
+    """A uniform image: both colour models are the same Gaussian, so with γ = 0 each pixel takes the
+    label its prior favours: foreground exactly where p > 1/2."""
+    image = np.full((30, 40, 3), 90, np.uint8)
+    prior = np.full((30, 40), 0.2, np.float32)
+    prior[5:20, 10:30] = 0.9
+    seeds = np.zeros((30, 40), np.uint8)
+    seeds[10, 20], seeds[0, 0] = seg.AUTO_FOREGROUND, seg.AUTO_BACKGROUND
+    result = seg.segment(image, seeds, gamma=0, prior_hw=prior, prior_weight=1.0)
+    np.testing.assert_array_equal(result.is_foreground_hw, prior > 0.5)
+    with pytest.raises(ValueError, match="probabilities"):
+        seg.segment(image, seeds, prior_hw=prior * 2, prior_weight=1.0)
+    with pytest.raises(ValueError, match="prior map is"):
+        seg.segment(image, seeds, prior_hw=prior[:10], prior_weight=1.0)
+
+
+def test_box_rules():
+    mask = np.zeros((10, 12), bool)
+    mask[1:3, 1:3] = True  # 4 px, holds the peak
+    mask[5:9, 6:11] = True  # 20 px
+    assert seg.bounding_box(seg.keep_object(mask)) == (6, 5, 11, 9)
+    assert seg.bounding_box(seg.keep_object(mask, rule="all")) == (1, 1, 11, 9)
+    assert seg.bounding_box(seg.keep_object(mask, rule="peak", peak_hw=(2, 2))) == (1, 1, 3, 3)
+    assert seg.bounding_box(seg.keep_object(mask, rule="peak", peak_hw=(0, 11))) == (6, 5, 11, 9)  # peak outside: largest
+    with pytest.raises(ValueError, match="box rule"):
+        seg.keep_object(mask, rule="biggest")

@@ -1,0 +1,196 @@
+"""Localisation presets: from a class saliency map to an object mask and box (Simonyan et al. 2013, §3.2).
+
+One table, ``PRESETS``, names every recipe the segmentation page, ``segment`` and ``localise``
+offer. ``paper`` is the paper's recipe as written: the gradient map (§3.1) on the 10 views, soft
+seeds above its 95% and below its 30% quantile fit the colour models, GrabCut with γ = 150 at a
+256-pixel short side, the largest component's box. ``paper-hard`` adds the Oxford reference code's
+hard seeds at the 99.5% / 0.5% quantiles. The others depart from the paper where measurement on the
+ILSVRC-2012 development photos said so (``benchmarks/README.md`` has every figure):
+
+- the map is Grad-CAM (Selvaraju et al. 2017) on the whole photo (``views="full"``), not the
+  gradient on a centre crop: the gradient is a speckle of edge pixels, so its 95% quantile picks
+  scattered pixels whose colours are everywhere, and a crop cuts off objects that reach the border;
+- seeds are levels of the normalised map (a fraction of its maximum), not quantiles: a quantile
+  takes 5% of the photo whether the object fills a tenth of it or all of it;
+- the map also pulls on the cut directly (``prior_weight``): ``p = sigmoid(slope·(map − level))``
+  is a probability of foreground in the unary, not only a way to pick colour-model samples.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from engine import segmentation as seg
+from engine.segmentation import Segmentation
+
+SEED_RULES = ("quantile", "level")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named localisation recipe; every field has the paper's value unless the preset departs from it."""
+
+    name: str
+    summary: str  # one line for help texts and tables
+    method: str = "gradient"  # saliency method (engine.attribution.METHODS)
+    views: int | str = 10  # 1 (centre crop), 10 (the paper's sub-images) or "full" (the whole photo)
+    smoothing: float = 0.0  # Gaussian σ before seeding, as a fraction of the map's long side; 0 = the raw map
+    seeds: str = "quantile"  # "quantile": fg/bg are quantiles of the map; "level": fractions of its maximum
+    fg: float = seg.FG_QUANTILE  # foreground seeds at or above this (the paper: 95% quantile)
+    bg: float = seg.BG_QUANTILE  # background seeds at or below this (the paper: 30% quantile)
+    hard_quantiles: tuple[float, float] | None = None  # the reference code's clamps, (0.995, 0.005)
+    prior_weight: float = 0.0  # nats: how hard the map pulls on each pixel's label; 0 = colour models only
+    prior_level: float = 0.2  # the map level (fraction of its maximum) where the prior is 1/2
+    prior_slope: float = 10.0  # steepness of the prior around that level
+    gamma: float = seg.GAMMA  # Potts weight at a 256-pixel short side (the reference code's 150)
+    iterations: int = seg.ITERATIONS
+    keep: str = "largest"  # which components make the object: largest (the paper's), all, peak
+    max_side: int = seg.MAX_SIDE  # the cut's working size
+
+    def __post_init__(self):
+        if self.views not in (1, 10, "full") or isinstance(self.views, bool):
+            raise ValueError(f"Views must be 1, 10 or 'full'; got {self.views!r}.")
+        if self.seeds not in SEED_RULES:
+            raise ValueError(f"Unknown seed rule {self.seeds!r}; choose one of {', '.join(SEED_RULES)}.")
+        if self.keep not in seg.KEEP_RULES:
+            raise ValueError(f"Unknown box rule {self.keep!r}; choose one of {', '.join(seg.KEEP_RULES)}.")
+        if not 0.0 <= self.bg < self.fg <= 1.0:
+            raise ValueError(f"Need 0 ≤ background < foreground ≤ 1; got {self.bg} and {self.fg}.")
+        if not 0.0 <= self.smoothing <= 0.5:
+            raise ValueError(f"Smoothing is a fraction of the long side, 0..0.5; got {self.smoothing}.")
+        if not self.prior_weight >= 0:
+            raise ValueError(f"The prior's weight must be non-negative; got {self.prior_weight}.")
+
+    def settings(self) -> dict:
+        """The preset's knobs as JSON-able values (for downloads and the command line)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items() if k != "summary"}
+
+
+PAPER = Preset("paper", "Simonyan et al. §3.2 as written: gradient map on 10 views, soft 95%/30% quantile seeds, "
+               "GrabCut γ=150, largest component")
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    PAPER,
+    dataclasses.replace(PAPER, name="paper-hard", hard_quantiles=seg.HARD_QUANTILES,
+                        summary="the paper plus the Oxford reference code's hard seeds at the 99.5%/0.5% quantiles"),
+    Preset("gradcam-cut", "Grad-CAM on the whole photo, seeds at 50%/10% of its maximum, the map as a prior "
+           "in the cut (γ=50), largest component",
+           method="gradcam", views="full", smoothing=0.02, seeds="level", fg=0.5, bg=0.1, prior_weight=2.0,
+           prior_level=0.2, gamma=50.0),
+)}
+DEFAULT_PRESET = "gradcam-cut"  # the best GT-known localisation on the development photos (benchmarks/README.md)
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.") from None
+
+
+def normalised_map(saliency_hw: np.ndarray, preset: Preset) -> np.ndarray:
+    """The map smoothed as the preset says and scaled to [0, 1] (min to max); float32 (H, W)."""
+    values = np.nan_to_num(np.asarray(saliency_hw, dtype=np.float32))
+    if preset.smoothing > 0:
+        values = ndimage.gaussian_filter(values, preset.smoothing * max(values.shape), mode="nearest")
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def preset_seeds(saliency_hw: np.ndarray, preset: Preset) -> np.ndarray:
+    """Automatic seed codes (H, W) from a saliency map; a flat map gives no background (a ValueError
+    in ``segment``, as in the paper's recipe)."""
+    level_map = normalised_map(saliency_hw, preset)
+    if preset.seeds == "quantile":
+        return seg.automatic_seeds(level_map, fg_quantile=preset.fg, bg_quantile=preset.bg,
+                                   hard_quantiles=preset.hard_quantiles)
+    seeds = np.zeros(level_map.shape, np.uint8)
+    seeds[level_map <= preset.bg] = seg.AUTO_BACKGROUND
+    seeds[level_map >= preset.fg] = seg.AUTO_FOREGROUND
+    if preset.hard_quantiles is not None:  # the reference code's clamps work on quantiles whatever the soft rule
+        hard_hi, hard_lo = np.quantile(level_map, preset.hard_quantiles)
+        seeds[(level_map <= hard_lo) & (seeds == seg.AUTO_BACKGROUND)] = seg.AUTO_HARD_BACKGROUND
+        seeds[(level_map >= hard_hi) & (seeds == seg.AUTO_FOREGROUND)] = seg.AUTO_HARD_FOREGROUND
+    return seeds
+
+
+def preset_prior(saliency_hw: np.ndarray, preset: Preset) -> np.ndarray | None:
+    """P(foreground) per pixel from the map, or None when the preset puts no prior in the cut."""
+    if preset.prior_weight == 0:
+        return None
+    level_map = normalised_map(saliency_hw, preset)
+    return 1.0 / (1.0 + np.exp(-preset.prior_slope * (level_map - preset.prior_level)))
+
+
+def segment_with_preset(image_hwc: np.ndarray, saliency_hw: np.ndarray, preset: Preset, *,
+                        hand_hw: np.ndarray | None = None, previous: Segmentation | None = None,
+                        iterations: int | None = None) -> Segmentation:
+    """The preset's cut of ``image_hwc`` from its class saliency map, hand seeds painted over the
+    automatic ones. With ``previous`` (the same image and preset, before the strokes) the colour
+    models and unaries are reused and one cut is made, as after a stroke on the page."""
+    seeds = seg.merge_seeds(preset_seeds(saliency_hw, preset), hand_hw)
+    level_map = normalised_map(saliency_hw, preset)
+    return seg.segment(
+        image_hwc, seeds, iterations=iterations or preset.iterations, gamma=preset.gamma, max_side=preset.max_side,
+        previous=previous, prior_hw=preset_prior(saliency_hw, preset), prior_weight=preset.prior_weight,
+        keep=preset.keep, peak_hw=np.unravel_index(int(level_map.argmax()), level_map.shape),
+    )
+
+
+def cut_box(image_hwc: np.ndarray, saliency_hw: np.ndarray, *, preset: Preset) -> tuple[int, int, int, int] | None:
+    """The preset's box for one class map; None only when the map is flat (no seeds of one kind)."""
+    try:
+        return segment_with_preset(image_hwc, saliency_hw, preset).bbox
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- the segmentation JSON (page download, segment-folder)
+RECORD_RANGES = {"fg": (0.0, 1.0), "bg": (0.0, 1.0), "iterations": (1, 10), "gamma": (0.0, 1000.0)}
+
+
+def segmentation_record(result: Segmentation, *, class_index: int, label: str, model: str, weights: str,
+                        preset: Preset) -> dict:
+    """The JSON the page downloads and ``segment-folder`` writes: box, class, model, the preset and its
+    settings, and the mask as COCO RLE; with the seed map PNG it resumes the work on the page."""
+    from engine.masks import encode_rle  # engine.masks imports engine.segmentation, not this module
+
+    h, w = result.is_foreground_hw.shape
+    return {"bbox": None if result.bbox is None else list(result.bbox), "class_index": int(class_index), "label": label,
+            "model": model, "weights": weights, "preset": preset.name.removesuffix(CHANGED), "settings": preset.settings(),
+            "seeds_promoted": result.seeds_promoted, "area": result.area, "image_size": [w, h],
+            "mask_rle": encode_rle(result.is_foreground_hw)}
+
+
+CHANGED = " (changed)"  # appended to a preset's name when a knob was moved off its value
+
+
+def preset_from_record(record: dict) -> tuple[Preset, int]:
+    """(preset with the record's settings, class index) from a segmentation JSON; ValueError when it is
+    not one. Files written before presets existed (fg_quantile, bg_quantile, ... at the top) read as
+    the paper's preset with those values."""
+    try:
+        if "settings" in record:
+            base, settings = get_preset(str(record["preset"])), dict(record["settings"])
+        else:  # the first format: the paper's recipe with its knobs at the top level
+            base = PAPER
+            settings = {"fg": record["fg_quantile"], "bg": record["bg_quantile"], "iterations": record["iterations"],
+                        "gamma": record["gamma"], "views": record["views"]}
+        changes = {}
+        for key, (low, high) in RECORD_RANGES.items():
+            value = settings.get(key, getattr(base, key))
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ValueError(f"{key} = {value!r} is outside {low}..{high}")
+            changes[key] = int(value) if key == "iterations" else float(value)
+        changes["views"] = settings.get("views", base.views)
+        class_index = record["class_index"]
+        if isinstance(class_index, bool) or not isinstance(class_index, int) or not 0 <= class_index <= 999:
+            raise ValueError(f"class_index = {class_index!r} is not a class index 0..999")
+        preset = dataclasses.replace(base, **changes)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"missing or malformed field {exc}") from None
+    if preset != base:
+        preset = dataclasses.replace(preset, name=base.name + CHANGED)
+    return preset, class_index
