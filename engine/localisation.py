@@ -12,11 +12,7 @@ ids map to class indices through timm's ImageNet-1k synset list (the order of to
 """
 from __future__ import annotations
 
-import collections
-import concurrent.futures
-import contextlib
 import functools
-import multiprocessing
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
@@ -25,10 +21,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from engine import batch
+from engine.batch import Proposal
 from engine.images import load_image
 from engine.masks import box_iou
-from engine.models import LoadedModel
-from engine.presets import Preset, cut_box
+from engine.models import DEFAULT_MODEL, LoadedModel, load_model
+from engine.presets import Preset, cut_boxes
 from engine.saliency import compute_saliencies, predict
 
 IOU_THRESHOLD = 0.5  # the ILSVRC criterion
@@ -145,9 +143,9 @@ class SaliencyLocaliser:
     pass (``propose``), the cut stage turns each map into a box (``finish``, no model: it can run in
     another process). Classes are the top-k of the classifier's centre view, as in its testing."""
 
-    def __init__(self, model: LoadedModel, preset: Preset):
+    def __init__(self, model: LoadedModel | None, preset: Preset):
         self.model, self.preset = model, preset
-        self.finish = functools.partial(cut_box, preset=preset)  # picklable: it may run in a worker process
+        self.finish = functools.partial(cut_boxes, preset=preset)  # picklable: it may run in a worker process
 
     def propose(self, image_hwc: np.ndarray, *, top: int = 5, classes: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
         if classes is None:
@@ -168,6 +166,67 @@ def list_images(images_dir: str | Path, *, shard: tuple[int, int] = (0, 1)) -> l
     return files[index::count]
 
 
+@dataclass(frozen=True)
+class LocaliseJob:
+    """Everything a worker needs to build the localisation stages by itself (for Ray actors)."""
+
+    preset: Preset
+    model: str = DEFAULT_MODEL
+    weights: str = "pretrained"
+    device: str | None = None
+    cuda_math: str = "exact"
+    top: int = 5
+    gt_known: bool = False
+
+    def stages(self, *, with_model: bool = True) -> "LocaliseStages":
+        """The stages; without the model, only ``finish`` and ``assemble`` work (the driver's side)."""
+        model = load_model(self.model, self.weights, device=self.device, math=self.cuda_math) if with_model else None
+        return LocaliseStages(SaliencyLocaliser(model, self.preset), top=self.top, gt_known=self.gt_known)
+
+
+class LocaliseStages:
+    """The two stages of ``engine.batch`` for the ILSVRC protocol: the photo's guesses and their maps,
+    then a box per guess; the line is ``{"image", "guesses": [{"class", "bbox", "correct"}],
+    "centre_box_correct"}``. A photo's ``extra`` is its Annotation."""
+
+    def __init__(self, localiser, *, top: int = 5, gt_known: bool = False):
+        if top not in (1, 5):
+            raise ValueError(f"--top is 1 or 5; got {top}.")
+        self.localiser, self.top, self.gt_known = localiser, top, gt_known
+        self.finish = localiser.finish
+
+    def propose(self, photo) -> Proposal:
+        annotation: Annotation = photo.extra
+        image_hwc = load_image(photo.data)
+        classes = [annotated_class(annotation)] if self.gt_known else None
+        pairs = self.localiser.propose(image_hwc, top=self.top, classes=classes)
+        return Proposal(photo.name, image_hwc, (tuple(p for _, p in pairs),), (annotation, [c for c, _ in pairs]))
+
+    def assemble(self, proposal: Proposal, finished: list) -> dict:
+        (boxes,) = finished  # one cut task per photo: its guesses share the photo's preparation
+        annotation, classes = proposal.context
+        image_wh = (proposal.image_hwc.shape[1], proposal.image_hwc.shape[0])
+        guesses = [{"class": int(c), "bbox": None if b is None else [float(v) for v in b],
+                    "correct": is_correct(c, b, annotation, image_wh)} for c, b in zip(classes, boxes)]
+        truth = annotated_class(annotation) if annotation.objects else None
+        centre = truth is not None and is_correct(truth, centre_box(image_wh), annotation, image_wh)
+        return {"image": proposal.image, "guesses": guesses, "centre_box_correct": centre}
+
+
+def annotated_photos(images: Sequence[Path], annotations_dir: str | Path) -> tuple[list[Path], list[str]]:
+    """(photos with an XML file of the same stem, names of those without)."""
+    folder = Path(annotations_dir)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder of annotation XML files.")
+    have = [p for p in images if (folder / f"{p.stem}.xml").is_file()]
+    return have, [p.name for p in images if p not in have]
+
+
+def read_photos(paths: Sequence[Path], annotations_dir: str | Path):
+    """The photos for ``engine.batch``, each with its annotation."""
+    return batch.photos_from(paths, lambda path: read_annotation(Path(annotations_dir) / f"{path.stem}.xml"))
+
+
 def evaluate(
     localiser,
     images: Sequence[Path],
@@ -180,130 +239,34 @@ def evaluate(
 ) -> LocalisationReport:
     """Top-1 (and, with ``top=5``, top-5) localisation over ``images``, or with ``gt_known`` one guess
     per image, the annotated class. ``localiser.propose(image, top=, classes=)`` gives (class, payload)
-    pairs and ``localiser.finish(image, payload)`` a box; with ``jobs`` > 1 the finishing (the graph
-    cuts) runs in that many processes while the model works on the next photo. Images without an XML
+    pairs and ``localiser.finish(image, payloads)`` their boxes; with ``jobs`` > 1 the finishing (the
+    graph cuts) runs in that many processes while the model works on the next photo. Images without an XML
     file of the same stem are listed as missing; unreadable ones as failed, with the reason."""
-    if top not in (1, 5):
-        raise ValueError(f"--top is 1 or 5; got {top}.")
-    if int(jobs) < 1:
-        raise ValueError(f"jobs must be at least 1; got {jobs}.")
+    stages = LocaliseStages(localiser, top=top, gt_known=gt_known)
+    annotated, missing = annotated_photos(images, annotations_dir)
+    lines: list[dict] = []
     started = time.perf_counter()
-    tally = _Tally(top, gt_known)
-    with _finisher(int(jobs)) as pool:
-        pending: collections.deque = collections.deque()
-        for path in images:
-            item = _propose(localiser, path, Path(annotations_dir), top, gt_known)
-            if item is None:
-                tally.missing.append(path.name)
-                continue
-            pending.append(_submit(pool, localiser, item))
-            while len(pending) > 2 * int(jobs) or (pending and pending[0].done()):
-                tally.add(pending.popleft().result())
-                _progress(on_step, tally, len(images))
-        while pending:
-            tally.add(pending.popleft().result())
-            _progress(on_step, tally, len(images))
-    return tally.report(time.perf_counter() - started)
+
+    def take(line: dict) -> None:
+        lines.append(line)
+        if on_step is not None:
+            on_step(len(lines), len(annotated))
+
+    batch.run_local(stages, read_photos(annotated, annotations_dir), jobs=jobs, on_line=take)
+    return report_from_lines(lines, top=top, gt_known=gt_known, missing=missing, seconds=time.perf_counter() - started)
 
 
-# ---------------------------------------------------------------- evaluate's plumbing
-def _propose(localiser, path: Path, annotations_dir: Path, top: int, gt_known: bool):
-    """(name, image, annotation, proposals), a failure record for an unreadable photo, or None
-    when the photo has no annotation."""
-    xml = annotations_dir / f"{path.stem}.xml"
-    if not xml.is_file():
-        return None
-    try:
-        annotation = read_annotation(xml)
-        image_hwc = load_image(path)
-        classes = [annotated_class(annotation)] if gt_known else None
-    except (ValueError, OSError) as exc:  # ImageError is a ValueError
-        return {"image": path.name, "error": str(exc)}
-    return path.name, image_hwc, annotation, localiser.propose(image_hwc, top=top, classes=classes)
-
-
-class _Done:
-    """A finished result with the interface of a future."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def done(self) -> bool:
-        return True
-
-    def result(self):
-        return self.value
-
-
-class _ImageJob:
-    """The boxes of one photo's guesses, finishing in a pool; ``result()`` is its record."""
-
-    def __init__(self, name, image_hwc, annotation, classes, futures):
-        self.name, self.annotation, self.classes, self.futures = name, annotation, classes, futures
-        self.image_wh = (image_hwc.shape[1], image_hwc.shape[0])
-
-    def done(self) -> bool:
-        return all(f.done() for f in self.futures)
-
-    def result(self) -> dict:
-        boxes = [f.result() for f in self.futures]
-        guesses = [{"class": c, "bbox": None if b is None else [float(v) for v in b],
-                    "correct": is_correct(c, b, self.annotation, self.image_wh)} for c, b in zip(self.classes, boxes)]
-        centre = centre_box(self.image_wh)
-        truth = annotated_class(self.annotation) if self.annotation.objects else None
-        return {"image": self.name, "guesses": guesses,
-                "centre_box_correct": truth is not None and is_correct(truth, centre, self.annotation, self.image_wh)}
-
-
-def _submit(pool, localiser, item):
-    if isinstance(item, dict):
-        return _Done(item)
-    name, image_hwc, annotation, proposals = item
-    if pool is None:
-        futures = [_Done(localiser.finish(image_hwc, payload)) for _, payload in proposals]
-    else:
-        futures = [pool.submit(localiser.finish, image_hwc, payload) for _, payload in proposals]
-    return _ImageJob(name, image_hwc, annotation, [c for c, _ in proposals], futures)
-
-
-@contextlib.contextmanager
-def _finisher(jobs: int):
-    """No pool for one job; else worker processes (spawned: the cut stage needs no torch)."""
-    if jobs == 1:
-        yield None
-        return
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield pool
-
-
-class _Tally:
-    def __init__(self, top: int, gt_known: bool):
-        self.top, self.gt_known = top, gt_known
-        self.rows, self.failed, self.missing = [], [], []
-
-    def add(self, row: dict) -> None:
-        if "error" in row:
-            self.failed.append((row["image"], row["error"]))
-        else:
-            self.rows.append(row)
-
-    @property
-    def count(self) -> int:
-        return len(self.rows) + len(self.failed) + len(self.missing)
-
-    def report(self, seconds: float) -> LocalisationReport:
-        right = [[g["correct"] for g in row["guesses"]] for row in self.rows]
-        first = sum(bool(r[:1] and r[0]) for r in right)
-        return LocalisationReport(
-            images=len(self.rows), top1_correct=first,
-            top5_correct=sum(any(r) for r in right) if self.top == 5 and not self.gt_known else None,
-            missing_annotations=tuple(self.missing), per_image=tuple(self.rows),
-            gt_known_correct=first if self.gt_known else None, guesses=sum(len(r) for r in right),
-            empty_boxes=sum(g["bbox"] is None for row in self.rows for g in row["guesses"]),
-            centre_box_correct=sum(row["centre_box_correct"] for row in self.rows),
-            seconds=seconds, failed=tuple(self.failed))
-
-
-def _progress(on_step, tally: _Tally, total: int) -> None:
-    if on_step is not None:
-        on_step(tally.count, total)
+def report_from_lines(lines: Sequence[dict], *, top: int, gt_known: bool, missing: Sequence[str] = (),
+                      seconds: float = 0.0) -> LocalisationReport:
+    """The counts of a run from its JSON lines (error lines are the failures)."""
+    rows = [line for line in lines if "error" not in line]
+    right = [[g["correct"] for g in row["guesses"]] for row in rows]
+    first = sum(bool(r[:1] and r[0]) for r in right)
+    return LocalisationReport(
+        images=len(rows), top1_correct=first,
+        top5_correct=sum(any(r) for r in right) if top == 5 and not gt_known else None,
+        missing_annotations=tuple(missing), per_image=tuple(rows),
+        gt_known_correct=first if gt_known else None, guesses=sum(len(r) for r in right),
+        empty_boxes=sum(g["bbox"] is None for row in rows for g in row["guesses"]),
+        centre_box_correct=sum(bool(row["centre_box_correct"]) for row in rows),
+        seconds=seconds, failed=tuple((line["image"], line["error"]) for line in lines if "error" in line))

@@ -182,7 +182,7 @@ def gradcam_classes(model: LoadedModel, batch: torch.Tensor, targets: list[int],
     layer = grad_cam_layer(model, layer)
     twin = rules.rule_copy(model.module, "gradient", capture=layer)
     with torch.enable_grad():
-        logits = twin(batch.detach().requires_grad_(True))
+        logits = twin(batch.detach())  # the graph starts at the captured layer: the body records nothing
         activations = rules.capture_of(twin, layer).take()  # (B, K, h, w)
         if activations.dim() != 4:
             raise ValueError(f"Layer {layer!r} does not output a (B, C, h, w) feature map.")

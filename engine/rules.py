@@ -87,6 +87,10 @@ class Capture(nn.Module):
 
     def forward(self, *args, **kwargs):
         output = self.inner(*args, **kwargs)
+        if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and not output.requires_grad:
+            # Nothing before this layer needs a gradient (Grad-CAM): start the graph here, so autograd
+            # records only the layers after it.
+            output = output.detach().requires_grad_(True)
         self._slot.input, self._slot.output = (args[0] if args else None), output
         return output
 

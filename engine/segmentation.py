@@ -32,7 +32,8 @@ from PIL import Image
 from scipy import ndimage
 
 from engine.gmm import COMPONENTS, EM_ITERATIONS, MAX_SAMPLES, GaussianMixture, fit_gmm, log_likelihood
-from engine.graphcut import GridCut, banded_cut, boundary_band, pairwise_weights
+from engine.graphcut import GridCut, banded_cut, boundary_band
+from engine.grids import GAMMA_SHORT_SIDE, PreparedImage, downscale, prepare_image, resize_codes, upsample  # noqa: F401
 
 NONE, HAND_BACKGROUND, HAND_FOREGROUND = 0, 1, 2  # what a person paints: hard constraints
 AUTO_BACKGROUND, AUTO_FOREGROUND = 3, 4  # saliency quantiles: fit the colour models only
@@ -47,12 +48,18 @@ FG_QUANTILE = 0.95  # the paper's foreground seeds: saliency above the 95% quant
 BG_QUANTILE = 0.30  # ... background seeds: below the 30% quantile
 HARD_QUANTILES = (0.995, 0.005)  # the reference code's clamped seeds, when asked for
 GAMMA = 150.0  # the reference code's Potts weight at a 256-pixel short side (GrabCut's paper: 50)
-GAMMA_SHORT_SIDE = 256
 ITERATIONS = 5  # GrabCut rounds (fit, cut); the labelling rarely changes after a few
 KEEP_RULES = ("largest", "all", "peak")  # which foreground components make the object; the paper keeps the largest
 PRIOR_FLOOR = 1e-3  # a prior probability of 0 or 1 would be a hard constraint: clip to keep it soft
 MAX_SIDE = 512  # long side of the final cut; above it: downscale, cut, upsample
 COARSE_SIDE = 160  # long side of the GrabCut rounds; a banded cut then refines up to MAX_SIDE
+
+def has_code(seeds_hw: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:
+    """Boolean (H, W): where the seed map holds one of ``codes`` (a table lookup; np.isin took 10 ms a cut)."""
+    table = np.zeros(256, bool)
+    table[list(codes)] = True
+    return table[seeds_hw]
+
 
 @dataclass(frozen=True, eq=False)
 class Segmentation:
@@ -111,7 +118,7 @@ def merge_seeds(automatic_hw: np.ndarray, hand_hw: np.ndarray | None) -> np.ndar
     if hand_hw.shape != automatic_hw.shape:
         raise ValueError(f"The hand seed map is {hand_hw.shape[1]}×{hand_hw.shape[0]} but the image is "
                          f"{automatic_hw.shape[1]}×{automatic_hw.shape[0]}.")
-    is_hand = np.isin(hand_hw, HAND_CODES)
+    is_hand = has_code(hand_hw, HAND_CODES)
     return np.where(is_hand, hand_hw, automatic_hw).astype(np.uint8)
 
 
@@ -130,6 +137,7 @@ def segment(
     prior_weight: float = 0.0,
     keep: str = "largest",
     peak_hw: tuple[int, int] | None = None,
+    prepared: PreparedImage | None = None,
     seed: int = 0,
     on_step: Callable[[int, int], None] | None = None,
 ) -> Segmentation:
@@ -146,36 +154,43 @@ def segment(
     Soft seeds alone put nothing in the energy that holds the foreground: where the two colour models
     overlap and the Potts term is strong, labelling everything background is the exact minimum. So
     when the cut comes back empty although there are foreground seeds, those seeds are made hard and
-    the cut is run once more (``seeds_promoted``); only a person's strokes can empty the result."""
+    the cut is run once more (``seeds_promoted``); only a person's strokes can empty the result.
+
+    ``prepared`` (``prepare_image`` of the same photo, ``max_side``, ``coarse_side`` and ``gamma``)
+    carries what every cut of one photo shares: the working and coarse images, the colour palette and
+    the Potts weights; the five classes of a top-5 localisation cut one photo five times."""
     image_hwc, seeds_hw = _validate(image_hwc, seeds_hw, iterations, gamma, max_side)
-    if not np.isin(seeds_hw, FOREGROUND_CODES).any():  # _validate let this through: the strokes removed them all
+    if not has_code(seeds_hw, FOREGROUND_CODES).any():  # _validate let this through: the strokes removed them all
         return _empty(image_hwc, seeds_hw, gamma, max_side)
+    if prepared is None:
+        prepared = prepare_image(image_hwc, max_side=max_side, coarse_side=coarse_side, gamma=gamma)
+    elif (prepared.shape_hw, prepared.max_side, prepared.coarse_side, prepared.gamma) != (image_hwc.shape[:2], max_side, min(coarse_side, max_side), gamma):
+        raise ValueError("The prepared image was made for another photo size, max_side, coarse_side or γ.")
     prior_unaries = _prior_unaries(prior_hw, prior_weight, seeds_hw.shape, max_side)
     rng = np.random.default_rng(seed)
-    work_hwc, work_seeds = _to_working_size(image_hwc, seeds_hw, max_side)
-    colours = work_hwc.reshape(-1, 3)  # colour models always see the working-size pixels
+    work_seeds = _seeds_at(seeds_hw, prepared.work_hwc.shape[:2])
+    colours = prepared.colours  # colour models always see the working-size pixels
     reused = None
     if previous is not None:
         colour_models = previous.colour_models
         reused = previous.unaries_hw if previous.unaries_hw.shape[1:] == work_seeds.shape else None
     if colour_models is None:
-        colour_models = _fit_pair(colours, np.isin(work_seeds, FOREGROUND_CODES).ravel(),
-                                  np.isin(work_seeds, BACKGROUND_CODES).ravel(), components, rng, None)
-    coarse_hwc, coarse_hard = _coarse_grid(image_hwc, seeds_hw, min(coarse_side, max_side))
+        colour_models = _fit_pair(colours, has_code(work_seeds, FOREGROUND_CODES).ravel(),
+                                  has_code(work_seeds, BACKGROUND_CODES).ravel(), components, rng, None)
+    coarse_hard = _hard_seeds_at(seeds_hw, prepared.coarse_hwc.shape[:2])
     colour_models, is_fg, unaries, energies = _grabcut(
-        colours, work_seeds.shape, coarse_hwc, coarse_hard, iterations, gamma, components, colour_models, reused,
-        prior_unaries, rng, on_step)
+        prepared, coarse_hard, iterations, components, colour_models, reused, prior_unaries, rng, on_step)
     if is_fg.shape != work_seeds.shape:
-        is_fg = _refine(work_hwc, work_seeds, _upsample(is_fg, work_seeds.shape), unaries, gamma)
-    is_foreground = _upsample(is_fg, seeds_hw.shape)
-    is_foreground[np.isin(seeds_hw, HARD_FOREGROUND_CODES)] = True  # re-imposed at full resolution
-    is_foreground[np.isin(seeds_hw, HARD_BACKGROUND_CODES)] = False
+        is_fg = _refine(prepared, work_seeds, upsample(is_fg, work_seeds.shape), unaries)
+    is_foreground = upsample(is_fg, seeds_hw.shape)
+    is_foreground[has_code(seeds_hw, HARD_FOREGROUND_CODES)] = True  # re-imposed at full resolution
+    is_foreground[has_code(seeds_hw, HARD_BACKGROUND_CODES)] = False
     is_foreground = keep_object(is_foreground, must_keep_hw=seeds_hw == HAND_FOREGROUND, rule=keep, peak_hw=peak_hw)
     if not is_foreground.any():  # every foreground seed was soft and the cut dropped them all
         promoted = np.where(seeds_hw == AUTO_FOREGROUND, AUTO_HARD_FOREGROUND, seeds_hw).astype(np.uint8)
         again = segment(image_hwc, promoted, iterations=1, gamma=gamma, components=components, max_side=max_side,
                         coarse_side=coarse_side, colour_models=colour_models, prior_hw=prior_hw,
-                        prior_weight=prior_weight, keep=keep, peak_hw=peak_hw, seed=seed)
+                        prior_weight=prior_weight, keep=keep, peak_hw=peak_hw, prepared=prepared, seed=seed)
         return dataclasses.replace(again, energies=tuple(energies) + again.energies,
                                    iterations=len(energies) + again.iterations, seeds_promoted=True)
     return Segmentation(is_foreground, bounding_box(is_foreground), seeds_hw, len(energies), tuple(energies),
@@ -211,49 +226,42 @@ def _empty(image_hwc, seeds_hw, gamma, max_side):
     return Segmentation(empty, None, seeds_hw, 0, (), float(gamma), work_hw, (flat, flat), np.zeros((2, *work_hw), np.float32))
 
 
-def _grabcut(colours, work_shape, coarse_hwc, coarse_hard, iterations, gamma, components, colour_models, reused,
-             prior_unaries, rng, on_step):
+def _grabcut(prepared, coarse_hard, iterations, components, colour_models, reused, prior_unaries, rng, on_step):
     """GrabCut rounds cut on the coarse grid, whose unaries are the cell means of the working-size ones
     (so the coarse energy approximates the fine one); the models are re-fit on working-size pixels.
     Returns (colour models, coarse is_foreground, working-size (unary_fg, unary_bg), energies)."""
     hard_fg, hard_bg = coarse_hard
-    grid = GridCut(pairwise_weights(coarse_hwc, _gamma_at(gamma, hard_fg.shape)))
+    work_shape = prepared.work_hwc.shape[:2]
+    grid = GridCut(prepared.coarse_pairwise)
     energies = []
-    palette = index = None
     for step in range(iterations):
         if step == 0 and reused is not None:
             unaries = tuple(u.astype(np.float64) for u in reused)
         else:
-            if palette is None:  # a photo has ~4× fewer distinct colours than pixels
-                palette, index = np.unique(_pack(colours), return_inverse=True)
-                palette = _unpack(palette)
+            palette, index = prepared.palette  # a photo has ~4× fewer distinct colours than pixels
             unaries = tuple(-log_likelihood(m, palette).astype(np.float64)[index].reshape(work_shape) for m in colour_models)
             if prior_unaries is not None:
                 unaries = tuple(u + p for u, p in zip(unaries, prior_unaries))
-        is_fg, energy = grid.solve(*(_downscale(u, hard_fg.shape) for u in unaries), hard_fg, hard_bg)
+        is_fg, energy = grid.solve(*(downscale(u, hard_fg.shape) for u in unaries), hard_fg, hard_bg)
         energies.append(energy)
         if on_step is not None:
             on_step(step + 1, iterations)
         if step + 1 == iterations or is_fg.all() or not is_fg.any():
             break  # done, or one side is empty: nothing to re-fit it on, the labelling is final
-        labels = _upsample(is_fg, work_shape).ravel()
-        colour_models = _fit_pair(colours, labels, ~labels, components, rng, colour_models)
+        labels = upsample(is_fg, work_shape).ravel()
+        colour_models = _fit_pair(prepared.colours, labels, ~labels, components, rng, colour_models)
     return colour_models, is_fg, unaries, energies
 
 
-def _refine(image_hwc, seeds_hw, initial_fg, unaries, gamma):
+def _refine(prepared, seeds_hw, initial_fg, unaries):
     """One banded cut at the working size around the upsampled coarse boundary."""
     unary_fg, unary_bg = (u.ravel() for u in unaries)
-    radius = 2 + int(np.ceil(max(seeds_hw.shape) / COARSE_SIDE))  # about two coarse pixels
+    radius = 2 + int(np.ceil(max(seeds_hw.shape) / max(prepared.coarse_hwc.shape[:2])))  # about two coarse pixels
     return banded_cut(
         initial_fg, boundary_band(initial_fg, radius), lambda flat: (unary_fg[flat], unary_bg[flat]),
-        pairwise_weights(image_hwc, _gamma_at(gamma, seeds_hw.shape)),
-        np.isin(seeds_hw, HARD_FOREGROUND_CODES), np.isin(seeds_hw, HARD_BACKGROUND_CODES),
+        prepared.work_pairwise,
+        has_code(seeds_hw, HARD_FOREGROUND_CODES), has_code(seeds_hw, HARD_BACKGROUND_CODES),
     )
-
-
-def _gamma_at(gamma: float, shape: tuple[int, int]) -> float:
-    return gamma * min(shape) / GAMMA_SHORT_SIDE
 
 
 def _validate(image_hwc, seeds_hw, iterations, gamma, max_side):
@@ -266,9 +274,9 @@ def _validate(image_hwc, seeds_hw, iterations, gamma, max_side):
                          f"{image_hwc.shape[1]}×{image_hwc.shape[0]}.")
     if seeds_hw.max(initial=0) > AUTO_HARD_FOREGROUND:
         raise ValueError(f"Seed codes must be 0..{AUTO_HARD_FOREGROUND}; found {seeds_hw.max()}.")
-    if not np.isin(seeds_hw, FOREGROUND_CODES).any() and not (seeds_hw == HAND_BACKGROUND).any():
+    if not has_code(seeds_hw, FOREGROUND_CODES).any() and not (seeds_hw == HAND_BACKGROUND).any():
         raise ValueError("There are no foreground seeds: paint some foreground, or lower the foreground quantile.")
-    if not np.isin(seeds_hw, BACKGROUND_CODES).any():
+    if not has_code(seeds_hw, BACKGROUND_CODES).any():
         raise ValueError("There are no background seeds: paint some background, or raise the background quantile "
                          "(a flat saliency map puts every pixel at the foreground quantile).")
     if int(iterations) < 1:
@@ -325,54 +333,18 @@ def bounding_box(is_foreground_hw: np.ndarray) -> tuple[int, int, int, int] | No
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def _to_working_size(image_hwc: np.ndarray, seeds_hw: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
-    h, w = seeds_hw.shape
-    scale = max_side / max(h, w)
-    if scale >= 1.0:
-        return image_hwc.astype(np.float32), seeds_hw
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = np.asarray(Image.fromarray(image_hwc).resize(size, Image.Resampling.BOX), dtype=np.float32)
-    small_seeds = np.zeros(size[::-1], np.uint8)
-    # Paint codes by rising precedence; a hard seed survives if it covers any part of a cell.
-    for code in (AUTO_BACKGROUND, AUTO_FOREGROUND, AUTO_HARD_BACKGROUND, AUTO_HARD_FOREGROUND, HAND_BACKGROUND, HAND_FOREGROUND):
-        coverage = Image.fromarray((seeds_hw == code).astype(np.float32)).resize(size, Image.Resampling.BOX)
-        is_hard = code in HARD_FOREGROUND_CODES + HARD_BACKGROUND_CODES
-        small_seeds[np.asarray(coverage) > (0.0 if is_hard else 0.5)] = code
-    return small, small_seeds
+# Codes by rising precedence when a seed map is shrunk: a hard seed survives if it covers any part of a cell.
+_PRECEDENCE = (AUTO_BACKGROUND, AUTO_FOREGROUND, AUTO_HARD_BACKGROUND, AUTO_HARD_FOREGROUND, HAND_BACKGROUND, HAND_FOREGROUND)
 
 
-def _pack(colours_n3: np.ndarray) -> np.ndarray:
-    rgb = np.asarray(colours_n3).round().astype(np.uint32)  # working images hold whole 0..255 values
-    return (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+def _seeds_at(seeds_hw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The seed map at the working size (the photo's own when it fits)."""
+    return resize_codes(seeds_hw, shape, _PRECEDENCE, HARD_FOREGROUND_CODES + HARD_BACKGROUND_CODES)
 
 
-def _unpack(packed: np.ndarray) -> np.ndarray:
-    return np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.float32)
-
-
-def _downscale(values_hw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Cell means of a float map (H, W) on a coarser grid of ``shape``."""
-    if values_hw.shape == tuple(shape):
-        return values_hw
-    return np.asarray(Image.fromarray(values_hw.astype(np.float32)).resize(shape[::-1], Image.Resampling.BOX), np.float64)
-
-
-def _coarse_grid(image_hwc: np.ndarray, seeds_hw: np.ndarray, max_side: int):
-    """The coarse image and its hard seeds (hard foreground, hard background): a cell is hard when any of
-    its pixels is, unless it holds both kinds."""
-    h, w = seeds_hw.shape
-    scale = max_side / max(h, w)
-    if scale >= 1.0:
-        return image_hwc.astype(np.float32), (np.isin(seeds_hw, HARD_FOREGROUND_CODES), np.isin(seeds_hw, HARD_BACKGROUND_CODES))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = np.asarray(Image.fromarray(image_hwc).resize(size, Image.Resampling.BOX), dtype=np.float32)
-    touched = [np.asarray(Image.fromarray(np.isin(seeds_hw, codes).astype(np.float32)).resize(size, Image.Resampling.BOX)) > 0
+def _hard_seeds_at(seeds_hw: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(hard foreground, hard background) on a coarser grid: a cell is hard when any of its pixels is,
+    unless it holds both kinds."""
+    touched = [downscale(has_code(seeds_hw, codes).astype(np.float32), shape) > 0
                for codes in (HARD_FOREGROUND_CODES, HARD_BACKGROUND_CODES)]
-    return small, (touched[0] & ~touched[1], touched[1] & ~touched[0])
-
-
-def _upsample(is_foreground: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if is_foreground.shape == tuple(shape):
-        return is_foreground.copy()
-    soft = Image.fromarray(is_foreground.astype(np.float32)).resize(shape[::-1], Image.Resampling.BILINEAR)
-    return np.asarray(soft) >= 0.5
+    return touched[0] & ~touched[1], touched[1] & ~touched[0]

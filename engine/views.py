@@ -6,7 +6,7 @@ Maps computed on the views are placed back into the resized frame, averaged wher
 and resized to the photo's own resolution.
 
 Beyond the paper, the ``"full"`` view is the whole photo, uncropped, resized so that its short side
-is ``full_side`` (the crop × 9/7: 288 for a 224 crop): the network's global pooling takes any size,
+is ``full_side`` (the crop × 10/7: 320 for a 224 crop): the network's global pooling takes any size,
 and an object that reaches the photo's border stays whole, which a centre crop cuts off. On the
 ILSVRC-2012 development photos it gave the best localisation boxes (``benchmarks/README.md``).
 """
@@ -22,7 +22,7 @@ from engine.models import LoadedModel, Preprocessing
 
 VIEW_COUNTS = (1, 10)
 VIEWS = (1, 10, "full")  # centre crop, the paper's 10 sub-images, the whole photo
-FULL_SIDE_PER_CROP = 9 / 7  # the full view's short side per crop pixel: 288 for 224 (measured best of 224..384)
+FULL_SIDE_PER_CROP = 10 / 7  # the full view's short side per crop pixel: 320 for 224 (measured best of 224..384)
 MAX_FULL_ASPECT = 4.0  # a longer photo's full view is cut to its centre 4:1 (a 20:1 panorama would be 5760 px long)
 
 

@@ -54,8 +54,10 @@ with st.expander("Resume from a download (JSON + seed map)"):
     saved_seeds = st.file_uploader("Seed map PNG", type=["png"], key="seg_resume_seeds")
     if saved is not None and st.session_state.get("seg_resumed") != saved.file_id:
         try:
-            apply_preset(*pre.preset_from_record(json.loads(saved.getvalue())))
-        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            record = json.loads(saved.getvalue())
+            apply_preset(*pre.preset_from_record(record))
+            st.session_state["seg_saved_record"] = record
+        except (ValueError, AttributeError) as exc:  # json.JSONDecodeError is a ValueError; a list has no .get
             st.error(f"This is not a segmentation JSON from this page ({exc}).")
         st.session_state["seg_resumed"] = saved.file_id
     resumed = None
@@ -99,6 +101,9 @@ try:
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
+saved_record = st.session_state.get("seg_saved_record") if saved is not None else None
+restored = saved_record and pre.restore_saved(before, saved_record, preset=preset, class_index=saliency.class_index)
+before = restored or before  # a resumed download shows the mask it holds
 
 shown_hw = display_shape(photo.shape)  # a 12 MP photo is drawn at 1280 px; masks and downloads keep its size
 small = fit(photo, shown_hw)
@@ -130,9 +135,10 @@ if before.seeds_promoted:
 
 shown = st.columns(3)
 shown[0].image(masks.draw_seeds(small, fit(after.seeds_hw, shown_hw)), caption="Seeds (model and yours)", width="stretch")
-for column, (title, cut_) in zip(shown[1:], (("Before edits", before), ("After edits", after))):
+for column, (title, cut_) in zip(shown[1:], ((f"Before edits{' (as saved)' if restored else ''}", before), ("After edits", after))):
     drawn = masks.draw_result(small, fit(cut_.is_foreground_hw, shown_hw), fit_box(cut_.bbox, photo.shape, shown_hw))
-    column.image(drawn, caption=f"{title}: box {cut_.bbox}" + (f", {cut_.area} px" if cut_ is after else ""), width="stretch")
+    column.image(drawn, caption=f"{title}: box {cut_.bbox}", width="stretch")
+st.caption(f"After edits: box {after.bbox}, {after.area} px ({after.area / after.is_foreground_hw.size:.0%} of the photo)")
 
 truth = st.file_uploader("Ground-truth mask (optional, PNG: non-zero = object)", type=["png"], key="seg_truth")
 if truth is not None:

@@ -55,3 +55,26 @@ def test_page_resumes_from_a_download_and_resets():
     at.button(key="seg_reset").click()
     at.run()
     assert not at.exception, at.exception
+
+
+def test_a_segment_folder_result_opens_on_the_page_with_the_same_mask(tmp_path, capsys):
+    """segment-folder writes the page's three files; uploading the photo, its JSON and seed map resumes
+    the same cut (same preset, class and seeds), so the page shows the same box and area."""
+    from pathlib import Path
+
+    from engine.__main__ import main
+
+    photos = Path(__file__).resolve().parent / "data" / "localisation" / "images"
+    assert main(["segment-folder", str(photos), "--out", str(tmp_path), "--jobs", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["written"] == 2
+    record = json.loads((tmp_path / "espresso.json").read_text())
+    at = segmentation_page()
+    at.file_uploader(key="seg_image_upload").set_value(("espresso.jpg", (photos / "espresso.jpg").read_bytes(), "image/jpeg"))
+    at.run()
+    at.file_uploader(key="seg_resume_json").set_value(("espresso.json", json.dumps(record).encode(), "application/json"))
+    at.file_uploader(key="seg_resume_seeds").set_value(("espresso_seeds.png", (tmp_path / "espresso_seeds.png").read_bytes(), "image/png"))
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="seg_preset").value == record["preset"]
+    shown = [c.value for c in at.caption if c.value.startswith("After edits")]
+    assert len(shown) == 1 and shown[0].startswith(f"After edits: box {tuple(record['bbox'])}, {record['area']} px"), shown

@@ -115,3 +115,52 @@ def test_eight_threads_on_the_shared_embedded_model_give_the_serial_results(embe
         concurrent = list(pool.map(run, jobs))
     for alone, together in zip(serial, concurrent):
         np.testing.assert_array_equal(alone, together)
+
+
+# ---------------------------------------------------------------- several classes at once, the whole photo
+def gap_convnet():
+    """conv-ReLU-conv-global average pool-linear: takes any input size, as the EfficientNets do."""
+    from torch import nn
+
+    from tests.conftest import wrap
+
+    generator = torch.Generator().manual_seed(5)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 5))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
+    return wrap(net, resize=16, crop=12, classes=5)
+
+
+@pytest.mark.parametrize("method, views", [("gradient", 1), ("gradient", 10), ("guided", 1), ("deconvnet", 10),
+                                           ("gradcam", 1), ("gradcam", "full"), ("gradient", "full"),
+                                           ("smoothgrad", 1)])
+def test_five_classes_in_one_pass_equal_five_single_passes(method, views):
+    from engine.saliency import compute_saliencies
+
+    model = gap_convnet()
+    image = random_image(18, 26, seed=6)
+    together = compute_saliencies(model, image, [4, 0, 2, 1, 3], views=views, method=method)
+    for result, target in zip(together, [4, 0, 2, 1, 3]):
+        alone = compute_saliency(model, image, target=target, views=views, method=method)
+        assert result.class_index == target and result.views == views
+        np.testing.assert_allclose(result.saliency_hw, alone.saliency_hw, rtol=1e-5, atol=1e-7)
+        assert result.score == pytest.approx(alone.score, rel=1e-5)
+
+
+def test_the_full_view_is_the_whole_photo_at_its_short_side():
+    from engine.views import full_side, make_batch, place_full_view
+
+    model = gap_convnet()
+    image = random_image(30, 45, seed=7)
+    batch, layout, _ = make_batch(model, image, "full")
+    side = full_side(model.preprocessing)  # 12 × 10/7 = 17
+    assert side == 17 and batch.shape == (1, 3, 17, 26)  # 45·17/30 = 25.5, rounded half to even
+    result = compute_saliency(model, image, target=2, views="full")
+    assert result.saliency_hw.shape == (30, 45) and result.saliency_hw[:, :3].any()  # the margins are seen
+    # A 9:1 strip: only its centre 4:1 goes to the network; the rest of the map stays 0.
+    strip = place_full_view(np.ones((4, 16), np.float32), (10, 90))
+    assert strip[:, 25:65].all() and not strip[:, :25].any() and not strip[:, 65:].any()
+    with pytest.raises(ValueError, match="Views must be"):
+        make_batch(model, image, "whole")

@@ -1,0 +1,45 @@
+"""`segment-folder IMAGES_DIR --out OUT_DIR`: pre-segment a folder (§3.2): each photo's mask, seed map and JSON."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.batch import photos_from
+from engine.cli.common import add_model_args, print_json
+from engine.cli.folder import add_folder_args, run_folder
+from engine.localisation import list_images
+from engine.models import find_class, imagenet_categories
+from engine.presets import DEFAULT_PRESET, PRESETS, get_preset
+from engine.segment_folder import SegmentJob
+
+RESULTS = "results.jsonl"  # in OUT_DIR: one line per photo, what --resume reads
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("segment-folder", help="segment every photo of a folder (§3.2): mask, seeds and JSON for each")
+    parser.add_argument("images_dir")
+    add_model_args(parser)
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=tuple(PRESETS),
+                        help="segmentation recipe (default: %(default)s; 'paper' is §3.2 as written)")
+    parser.add_argument("--class", dest="target", default=None, help="one class index or exact label for every photo (default: each photo's top-1)")
+    add_folder_args(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args) -> None:
+    if args.out is None:
+        raise ValueError("segment-folder needs --out OUT_DIR: the folder for the masks, seed maps and JSON files.")
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} is a file; --out is the folder for the results.")
+    target = None if args.target is None else find_class(imagenet_categories(), args.target)
+    paths = {p.name: p for p in list_images(args.images_dir)}
+    job = SegmentJob(get_preset(args.preset), str(out_dir), target, args.model, args.weights, args.device, args.cuda_math)
+    args.out = str(out_dir / RESULTS)  # the folder runner streams its lines there
+    result = run_folder(args, job.stages, list(paths), lambda names: photos_from([paths[n] for n in names]))
+    failed = [{"image": line["image"], "reason": line["error"]} for line in result.lines if "error" in line]
+    print_json({
+        "images": len(paths), "written": len(result.lines) - len(failed), "failed": failed,
+        "processed": result.new, "seconds": result.seconds, "images_per_second": result.new / result.seconds if result.seconds > 0 and result.new else None,
+        "preset": job.preset.name, "model": args.model, "weights": args.weights, "out": str(out_dir), "results": args.out,
+        **({"cuts_per_node": result.nodes} if result.nodes else {}),
+    })

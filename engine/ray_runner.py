@@ -1,0 +1,131 @@
+"""The stages of ``engine.batch`` on a Ray cluster (§3.2 at folder scale, Simonyan et al. 2013).
+
+Ray core, not Ray Data: a photo's line needs its model stage and its cuts together, lines must
+stream out as photos finish (for ``--resume``), and the cuts of one photo fan out from its model
+stage; actors and tasks say this in a few lines (docs/scaling.md).
+
+- Model actors load the network once each: one per GPU where the cluster has GPUs, else one per
+  node holding no CPU reservation (``num_cpus=0``: on a CPU the model stage is a sixth of a photo's
+  work, and a reserved core would sit idle while the cuts queue). Actors restart and retry their
+  calls when their process dies (``max_restarts``/``max_task_retries``).
+- Cuts are CPU tasks (one core each), retried when their worker dies. They run wherever the
+  scheduler puts them, on any node.
+- The driver reads the photos (workers need no shared disk), keeps a bounded number in flight, and
+  hands each finished line to ``on_line`` exactly once.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable
+
+from engine.batch import Line, Photo, propose_or_fail
+
+RETRIES = 5  # a cut or model call is retried this often when its worker process dies
+
+
+def start(address: str | None):
+    """Join the cluster at ``address`` ("auto", "HOST:PORT", "ray://..."), or start a local instance
+    on this machine's cores when ``address`` is None. Returns whether we started it (and must stop it)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    quiet = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    if address is None:
+        ray.init(num_cpus=os.cpu_count(), **quiet)
+    else:
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"Cannot join the Ray cluster at {address!r}: {exc}") from None
+    return True
+
+
+def run_ray(make_stages: Callable[..., object], photos: Iterable[Photo], *, on_line: Callable[[Line], None],
+            on_nodes: Callable[[dict], None] | None = None) -> None:
+    """Run every photo through the stages built by ``make_stages(with_model=...)`` (with the model in
+    each model actor; without it here, for ``finish`` and ``assemble``); ``on_nodes`` gets
+    {node id: cuts run there}."""
+    import ray
+
+    stages = make_stages(with_model=False)
+    actors = _model_actors(ray, make_stages)
+    cut = ray.remote(num_cpus=1, max_retries=RETRIES)(_cut)
+    finish_ref = ray.put(stages.finish)
+    waiting: dict = {}  # ObjectRef of a proposal -> actor index
+    cutting: dict = {}  # ObjectRef of a cut -> (photo job, index)
+    jobs: dict = {}  # photo name -> [proposal, boxes]
+    nodes: dict = {}
+    photo_iter = iter(photos)
+    window = 4 * max(len(actors), int(ray.cluster_resources().get("CPU", 1)))
+    next_actor = 0
+    exhausted = False
+    while True:
+        while not exhausted and len(waiting) + len(jobs) < window:
+            photo = next(photo_iter, None)
+            if photo is None:
+                exhausted = True
+                break
+            waiting[actors[next_actor].propose.remote(photo)] = next_actor
+            next_actor = (next_actor + 1) % len(actors)
+        if not waiting and not cutting:
+            break
+        ready, _ = ray.wait(list(waiting) + list(cutting), num_returns=1)
+        ref = ready[0]
+        if ref in waiting:
+            del waiting[ref]
+            proposal = ray.get(ref)
+            if isinstance(proposal, dict):  # an error line
+                on_line(proposal)
+                continue
+            image_ref = ray.put(proposal.image_hwc)
+            jobs[proposal.image] = [proposal, [None] * len(proposal.payloads), len(proposal.payloads)]
+            for index, payload in enumerate(proposal.payloads):
+                cutting[cut.remote(finish_ref, image_ref, payload)] = (proposal.image, index)
+            if not proposal.payloads:
+                on_line(stages.assemble(proposal, []))
+                del jobs[proposal.image]
+        else:
+            name, index = cutting.pop(ref)
+            result, node = ray.get(ref)
+            nodes[node] = nodes.get(node, 0) + 1
+            job = jobs[name]
+            job[1][index] = result
+            job[2] -= 1
+            if job[2] == 0:
+                del jobs[name]
+                on_line(stages.assemble(job[0], job[1]))
+    if on_nodes is not None:
+        on_nodes(nodes)
+
+
+def _cut(finish, image_hwc, payload):
+    import ray
+
+    return finish(image_hwc, payload), ray.get_runtime_context().get_node_id()
+
+
+class _ModelActor:
+    """Holds one network; ``propose`` is the model stage of one photo."""
+
+    def __init__(self, make_stages):
+        from engine.batch import one_thread
+
+        self._threads = one_thread()
+        self._threads.__enter__()  # for the actor's life: the model stage on one thread, as everywhere
+        self.stages = make_stages()
+
+    def propose(self, photo: Photo):
+        return propose_or_fail(self.stages, photo)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _model_actors(ray, make_stages) -> list:
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    Actor = ray.remote(max_restarts=-1, max_task_retries=RETRIES)(_ModelActor)
+    if gpus:
+        return [Actor.options(num_gpus=1, num_cpus=1).remote(make_stages) for _ in range(gpus)]
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    return [Actor.options(num_cpus=0, scheduling_strategy="SPREAD").remote(make_stages) for _ in alive]

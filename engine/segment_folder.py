@@ -1,0 +1,108 @@
+"""Pre-segmenting a folder (§3.2, Simonyan et al. 2013): for every photo, the three files the
+segmentation page downloads, so that any of them can be opened on the page, or in a review
+workspace, and refined by hand.
+
+For ``<stem>.<ext>`` the output folder gets ``<stem>_mask.png`` (255 = object), ``<stem>_seeds.png``
+(the seed map, palette PNG of seed codes) and ``<stem>.json`` (``engine.presets.segmentation_record``
+plus ``image``, the photo's file name, and ``quality``, the review queue's sort key). Each file is
+written aside and renamed into place, so a killed run never leaves half a file.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.batch import Proposal
+from engine.images import encode_png, load_image
+from engine.masks import encode_seed_map
+from engine.models import DEFAULT_MODEL, load_model
+from engine.presets import Preset, normalised_map, segment_with_preset, segmentation_record
+from engine.saliency import compute_saliency, predict
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """Everything a worker needs to build the stages by itself (for Ray actors)."""
+
+    preset: Preset
+    out_dir: str
+    class_index: int | None = None  # None: each photo's top-1 class
+    model: str = DEFAULT_MODEL
+    weights: str = "pretrained"
+    device: str | None = None
+    cuda_math: str = "exact"
+
+    def stages(self, *, with_model: bool = True) -> "SegmentStages":
+        model = load_model(self.model, self.weights, device=self.device, math=self.cuda_math) if with_model else None
+        return SegmentStages(model, self)
+
+
+class SegmentStages:
+    """Model stage: the class and its map; cut stage: the preset's segmentation; assemble: the files."""
+
+    def __init__(self, model, job: SegmentJob):
+        self.model, self.job = model, job
+        self.finish = functools.partial(cut_photo, preset=job.preset)
+
+    def propose(self, photo) -> Proposal:
+        image_hwc = load_image(photo.data)
+        target = self.job.class_index
+        if target is None:
+            target = predict(self.model, image_hwc, top=1)[0].index
+        saliency = compute_saliency(self.model, image_hwc, target=target, views=self.job.preset.views, method=self.job.preset.method)
+        return Proposal(photo.name, image_hwc, (saliency.saliency_hw,), (saliency.class_index, saliency.label))
+
+    def assemble(self, proposal: Proposal, cuts: list) -> dict:
+        (cut,) = cuts
+        class_index, label = proposal.context
+        stem = Path(proposal.image).stem
+        record = dict(cut["record"], class_index=class_index, label=label, model=self.job.model,
+                      weights=self.job.weights, image=proposal.image)
+        out = Path(self.job.out_dir)
+        mask = np.unpackbits(cut["mask_bits"], count=cut["size"]).reshape(cut["shape"]).astype(bool)
+        write_atomic(out / f"{stem}_mask.png", encode_png(mask.astype(np.uint8) * 255))
+        write_atomic(out / f"{stem}_seeds.png", encode_seed_map(cut["seeds_hw"]))
+        write_atomic(out / f"{stem}.json", json.dumps(record, indent=2).encode())
+        return {"image": proposal.image, "bbox": record["bbox"], "class_index": class_index, "label": label,
+                "area": record["area"], "seeds_promoted": record["seeds_promoted"], "quality": record["quality"],
+                "files": [f"{stem}_mask.png", f"{stem}_seeds.png", f"{stem}.json"]}
+
+
+def cut_photo(image_hwc: np.ndarray, saliency_hw: np.ndarray, *, preset: Preset) -> dict:
+    """The cut stage: the segmentation, packed for the trip back (a bit per pixel), and its record."""
+    result = segment_with_preset(image_hwc, saliency_hw, preset)
+    record = segmentation_record(result, class_index=0, label="", model="", weights="", preset=preset)
+    record["quality"] = mask_quality(result.is_foreground_hw, saliency_hw, preset)
+    mask = result.is_foreground_hw
+    return {"mask_bits": np.packbits(mask.ravel()), "size": mask.size, "shape": mask.shape,
+            "seeds_hw": result.seeds_hw, "record": record}
+
+
+def mask_quality(is_foreground_hw: np.ndarray, saliency_hw: np.ndarray, preset: Preset) -> float:
+    """How well the cut agrees with its own saliency map: IoU of the mask with the region where the
+    map's prior favours the object (level ≥ ``preset.prior_level``). Low agreement flags the cuts most
+    likely to be wrong (benchmarks/README.md measures this on the development photos)."""
+    region = normalised_map(saliency_hw, preset) >= preset.prior_level
+    union = np.logical_or(region, is_foreground_hw).sum()
+    return 0.0 if union == 0 else round(float(np.logical_and(region, is_foreground_hw).sum() / union), 4)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write beside ``path``, flush to disk, then rename over it: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

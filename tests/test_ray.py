@@ -1,0 +1,155 @@
+"""Folder runs on Ray (engine.ray_runner) and their faults: the same answers as one process, two nodes
+joined by address, a killed worker, Ctrl-C and --resume. Every test starts its own Ray and stops it."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.__main__ import main
+
+pytestmark = pytest.mark.slow
+ray = pytest.importorskip("ray")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "localisation"
+COPIES = 6  # photos per run: the two sample photos, copied under other names with their annotations
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A folder of 2·COPIES photos and their XML files (copies of the two sample photos)."""
+    images, annotations = tmp_path / "images", tmp_path / "annotations"
+    images.mkdir(), annotations.mkdir()
+    for n in range(COPIES):
+        for stem in ("cat", "espresso"):
+            shutil.copy(DATA / "images" / f"{stem}.jpg", images / f"{stem}{n}.jpg")
+            shutil.copy(DATA / "annotations" / f"{stem}.xml", annotations / f"{stem}{n}.xml")
+    return images, annotations
+
+
+@pytest.fixture(autouse=True)
+def no_ray_left_behind():
+    yield
+    if ray.is_initialized():
+        ray.shutdown()
+    assert not _ray_processes(), "a Ray process outlived its test"
+
+
+def _ray_processes(pattern: str = "raylet") -> list[int]:
+    """PIDs of this machine's processes whose command line contains ``pattern``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if pattern in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _localise(capsys, images, annotations, *extra) -> dict:
+    assert main(["localise", str(images), str(annotations), "--top", "5", "--details", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _boxes(report: dict) -> dict:
+    return {row["image"]: row["guesses"] for row in report["per_image"]}
+
+
+def test_ray_jobs_and_one_process_give_the_same_counts_and_boxes(folder, capsys):
+    images, annotations = folder
+    alone = _localise(capsys, images, annotations, "--jobs", "1")
+    two_jobs = _localise(capsys, images, annotations, "--jobs", "2")
+    on_ray = _localise(capsys, images, annotations, "--ray")
+    for other in (two_jobs, on_ray):
+        assert (other["top1_correct"], other["top5_correct"], other["empty_boxes"]) == (
+            alone["top1_correct"], alone["top5_correct"], alone["empty_boxes"])
+        assert _boxes(other) == _boxes(alone)
+    assert alone["images"] == 2 * COPIES and on_ray["runner"] == "ray"
+
+
+def test_two_nodes_joined_by_address_both_cut(folder, capsys):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        images, annotations = folder
+        report = _localise(capsys, images, annotations, "--ray", cluster.address, "--gt-known")
+        assert report["images"] == 2 * COPIES and sum(report["cuts_per_node"].values()) == 2 * COPIES
+        assert len(report["cuts_per_node"]) == 2, report["cuts_per_node"]  # both nodes did work
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.shutdown()
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "engine", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for_lines(path: Path, count: int, process: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file() and len(path.read_text().splitlines()) >= count:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not reach {count} lines")
+
+
+def _images_in(path: Path) -> list[str]:
+    return [json.loads(line)["image"] for line in path.read_text().splitlines()]
+
+
+def test_a_killed_worker_loses_and_duplicates_nothing(folder, tmp_path, capsys):
+    images, annotations = folder
+    out = tmp_path / "results.jsonl"
+    run = _start(["localise", str(images), str(annotations), "--top", "5", "--ray", "--out", str(out), "--details"])
+    try:
+        _wait_for_lines(out, 1, run)
+        actors = _ray_processes("ray::_ModelActor")
+        assert actors, "no model actor process found"
+        os.kill(actors[0], signal.SIGKILL)  # the model actor, mid-run: Ray restarts it and retries its calls
+        stdout, stderr = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 0, stderr
+    names = _images_in(out)
+    assert sorted(names) == sorted(p.name for p in images.iterdir())  # every photo exactly once
+    alone = _localise(capsys, images, annotations, "--jobs", "1")
+    assert _boxes(json.loads(stdout)) == _boxes(alone)
+
+
+def test_ctrl_c_then_resume_redoes_nothing_finished(folder, tmp_path):
+    images, annotations = folder
+    out = tmp_path / "results.jsonl"
+    args = ["localise", str(images), str(annotations), "--top", "1", "--jobs", "1", "--out", str(out)]
+    run = _start(args)
+    _wait_for_lines(out, 2, run)
+    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130 and "--resume" in stderr
+    done = _images_in(out)
+    assert 2 <= len(done) < 2 * COPIES
+    with out.open("a") as file:
+        file.write('{"image": "torn')  # as if killed mid-write: the torn line is dropped, its photo redone
+    again = _start([*args, "--resume"])
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["processed"] == 2 * COPIES - len(done) and summary["images"] == 2 * COPIES
+    names = _images_in(out)
+    assert names[: len(done)] == done and sorted(names) == sorted(p.name for p in images.iterdir())
