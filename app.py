@@ -10,6 +10,7 @@ PAGES = [
     st.Page("pages/class_model.py", title="Class model visualisation (§2)", icon=":material/palette:"),
     st.Page("pages/saliency.py", title="Class saliency (§3.1)", icon=":material/blur_on:"),
     st.Page("pages/segmentation.py", title="Segmentation from saliency (§3.2)", icon=":material/content_cut:"),
+    st.Page("pages/review.py", title="Review segmentations", icon=":material/task_alt:"),
     st.Page("pages/backward_rules.py", title="Backward rules (§4)", icon=":material/compare:"),
     st.Page("pages/faithfulness.py", title="Sanity and faithfulness", icon=":material/fact_check:"),
 ]

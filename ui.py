@@ -5,9 +5,12 @@ the session-state keys named here, once.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -16,7 +19,10 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from engine import masks, presets
 from engine.images import ImageError, encode_png, load_image
+from engine.render import display_shape, fit
+from engine.segmentation import HAND_BACKGROUND, HAND_FOREGROUND, NONE
 from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, ModelLoadError, cuda_math, load_model
 from engine.saliency import compute_saliency, predict
 
@@ -192,3 +198,116 @@ def json_download(label: str, payload: Any, file_name: str, key: str) -> None:
 
 def stem(image: ImageInput) -> str:
     return Path(image.name).stem.replace(" ", "_") or "image"
+
+
+# ---------------------------------------------------------------- seeds canvas and cuts (segmentation, review)
+CANVAS_WIDTH = 512  # display pixels, fits half of a wide page; strokes are rasterised back to the photo's resolution
+BRUSHES = {"foreground": HAND_FOREGROUND, "background": HAND_BACKGROUND, "erase (no seed)": NONE}
+
+
+def seed_canvas(photo_hwc: np.ndarray, seeds_hw: np.ndarray, *, under_hw: np.ndarray | None, key: str) -> np.ndarray | None:
+    """Brush, size, reset and the drawing canvas over the photo with ``seeds_hw`` drawn on it; returns the
+    hand seed codes (H, W) at the photo's resolution (strokes over ``under_hw``), or None before any."""
+    from PIL import Image
+    from streamlit_drawable_canvas import st_canvas
+
+    brush = st.radio("Brush", list(BRUSHES), horizontal=True, key=f"{key}_brush")
+    size = st.slider("Brush size", 2, 40, 12, key=f"{key}_brush_size")
+    if st.button("Reset to automatic seeds", key=f"{key}_reset"):
+        st.session_state[f"{key}_canvas_round"] = st.session_state.get(f"{key}_canvas_round", 0) + 1
+    height = round(photo_hwc.shape[0] * CANVAS_WIDTH / photo_hwc.shape[1])
+    canvas_hw = display_shape(photo_hwc.shape, 2 * max(CANVAS_WIDTH, height))  # sharp on a 2× screen
+    strokes = st_canvas(stroke_width=size, stroke_color="#%02x%02x%02x" % masks.STROKE_COLOURS[BRUSHES[brush]],
+                        background_image=Image.fromarray(masks.draw_seeds(fit(photo_hwc, canvas_hw), fit(seeds_hw, canvas_hw))),
+                        width=CANVAS_WIDTH, height=height, drawing_mode="freedraw", return_image_data=True,
+                        key=f"{key}_canvas_{st.session_state.get(f'{key}_canvas_round', 0)}")
+    st.caption("Seeds: orange = model foreground, light blue = model background (fit the colour models only); "
+               "red = your foreground, blue = your background (hard constraints). Undo, redo and clear are on the canvas toolbar.")
+    painted = strokes.image_data if strokes is not None else None
+    return under_hw if painted is None else masks.seeds_from_strokes(painted, photo_hwc.shape[:2], under_hw)
+
+
+@st.cache_data(max_entries=32, show_spinner="Cutting…")
+def _cut(_image, digest, _saliency, saliency_key, preset_json, _hand=None, hand_digest=None, _previous=None, previous_key=None):
+    preset = presets.Preset(**{**json.loads(preset_json), "summary": ""})
+    return presets.segment_with_preset(_image, _saliency, preset, hand_hw=_hand, previous=_previous,
+                                       iterations=1 if _previous is not None else None)
+
+
+def cached_cut(image: np.ndarray, image_digest: str, saliency, preset: presets.Preset, *, hand: np.ndarray | None = None,
+               previous=None):
+    """``engine.presets.segment_with_preset`` cached by photo, map, preset and hand seeds; with ``previous``
+    (the cut before the strokes) one re-cut with its colour models, as after a stroke."""
+    preset_json = json.dumps({k: v for k, v in dataclasses.asdict(preset).items() if k != "summary"})
+    saliency_key = (image_digest, saliency.class_index, saliency.views, saliency.method, hashlib.sha1(saliency.saliency_hw.tobytes()).hexdigest())
+    hand_digest = None if hand is None else hashlib.sha1(np.ascontiguousarray(hand).tobytes()).hexdigest()
+    return _cut(image, image_digest, saliency.saliency_hw, saliency_key, preset_json, hand, hand_digest, previous,
+                None if previous is None else preset_json)
+
+
+# ---------------------------------------------------------------- review workspace
+WORKSPACE_ENV = "DEEP_INSIDE_WORKSPACE"  # or `streamlit run app.py -- --workspace DIR`
+REVIEW_STEM_KEY = "review_stem"  # the photo open on the review page
+
+
+def workspace_root() -> str | None:
+    """The folder the person running the server chose; never a path typed into a page."""
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        if arg == "--workspace" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--workspace="):
+            return arg.split("=", 1)[1]
+    return os.environ.get(WORKSPACE_ENV) or None
+
+
+def current_workspace():
+    """The review workspace, or the page stops with how to set one."""
+    from engine.workspace import WorkspaceError, open_workspace
+
+    root = workspace_root()
+    if root is None:
+        st.info(f"No review workspace is set. Whoever runs the server chooses it: `{WORKSPACE_ENV}=/path/to/workspace "
+                "streamlit run app.py`, or `streamlit run app.py -- --workspace /path/to/workspace`. A workspace holds "
+                "`images/` and the `segmentations/` that `python -m engine segment-folder WORKSPACE/images --out "
+                "WORKSPACE/segmentations` writes.")
+        st.stop()
+    try:
+        return open_workspace(root)
+    except WorkspaceError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+@st.cache_data(ttl=3, show_spinner=False)  # a few seconds: other sessions' saves show up soon
+def _queue(_workspace, root: str):
+    return _workspace.items()
+
+
+def queue(workspace):
+    return _queue(workspace, str(workspace.root))
+
+
+def clear_queue() -> None:
+    _queue.clear()
+
+
+def workspace_photo(path: Path) -> ImageInput:
+    """A workspace photo, decoded once per content."""
+    try:
+        return decode(path.read_bytes(), path.name)
+    except (OSError, ImageError) as exc:
+        st.error(f"Cannot open the photo {path.name}: {exc}")
+        st.stop()
+
+
+def record_model(record: dict) -> LoadedModel:
+    """The model a segmentation was made with (its saliency must be recomputed by the same network);
+    the sidebar's when that one cannot be loaded here."""
+    name, weights = record.get("model", DEFAULT_MODEL), record.get("weights", "pretrained")
+    if name in MODEL_NAMES and weights in UI_WEIGHTS:
+        try:
+            return get_model(name, weights)
+        except ModelLoadError as exc:
+            st.warning(f"{exc} Re-cutting with the sidebar's model instead.")
+    return current_model()

@@ -1,11 +1,8 @@
 import dataclasses
-import hashlib
 import json
 
 import numpy as np
 import streamlit as st
-from PIL import Image
-from streamlit_drawable_canvas import st_canvas
 
 import ui
 from engine import masks
@@ -15,20 +12,7 @@ from engine.images import ImageError, load_image
 from engine.render import blend, colourise, display_shape, fit, fit_box
 from engine.views import VIEWS
 
-CANVAS_WIDTH = 512  # display pixels, fits half of a wide page; strokes are rasterised back to the photo's resolution
-BRUSHES = {"foreground": seg.HAND_FOREGROUND, "background": seg.HAND_BACKGROUND, "erase (no seed)": seg.NONE}
 KNOBS = ("views", "fg", "bg", "iterations", "gamma")  # widget keys seg_<knob>, set from the preset
-
-
-@st.cache_data(max_entries=32, show_spinner="Cutting…")
-def cut(_image, digest, _saliency, saliency_key, preset_json, _hand=None, hand_digest=None, _previous=None, previous_key=None):
-    preset = pre.Preset(**{**json.loads(preset_json), "summary": ""})
-    return pre.segment_with_preset(_image, _saliency, preset, hand_hw=_hand, previous=_previous,
-                                   iterations=1 if _previous is not None else None)
-
-
-def digest(array):
-    return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
 def apply_preset(preset: pre.Preset, class_index=None):
@@ -94,10 +78,8 @@ if preset != base:
     preset = dataclasses.replace(preset, name=base.name + pre.CHANGED)
 st.caption(f"Running preset **{preset.name}**: {base.summary}")
 saliency = ui.cached_saliency(model, image, target=target, views=preset.views, method=preset.method)
-preset_json = json.dumps({k: v for k, v in dataclasses.asdict(preset).items() if k != "summary"})
-saliency_key = (image.digest, target, preset.views, preset.method, ui.model_key(model))
 try:
-    before = cut(photo, image.digest, saliency.saliency_hw, saliency_key, preset_json)
+    before = ui.cached_cut(photo, image.digest, saliency, preset)
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
@@ -109,26 +91,11 @@ shown_hw = display_shape(photo.shape)  # a 12 MP photo is drawn at 1280 px; mask
 small = fit(photo, shown_hw)
 left, right = st.columns([2, 3])
 left.image(blend(small, colourise(fit(saliency.saliency_hw, shown_hw)), 0.6), caption=f"{saliency.method} saliency for “{saliency.label}”", width="stretch")
-brush = right.radio("Brush", list(BRUSHES), horizontal=True, key="seg_brush")
-size = right.slider("Brush size", 2, 40, 12, key="seg_brush_size")
-if right.button("Reset to automatic seeds", key="seg_reset"):
-    st.session_state["seg_canvas_round"] = st.session_state.get("seg_canvas_round", 0) + 1
-height = round(photo.shape[0] * CANVAS_WIDTH / photo.shape[1])
-canvas_hw = display_shape(photo.shape, 2 * max(CANVAS_WIDTH, height))  # sharp on a 2× screen
-auto_seeds = pre.preset_seeds(saliency.saliency_hw, preset)
 with right:
-    strokes = st_canvas(stroke_width=size, stroke_color="#%02x%02x%02x" % masks.STROKE_COLOURS[BRUSHES[brush]],
-                        background_image=Image.fromarray(masks.draw_seeds(fit(photo, canvas_hw), fit(seg.merge_seeds(auto_seeds, resumed), canvas_hw))),
-                        width=CANVAS_WIDTH, height=height, drawing_mode="freedraw", return_image_data=True,
-                        key=f"seg_canvas_{st.session_state.get('seg_canvas_round', 0)}")
-st.caption("Seeds: orange = model foreground, light blue = model background (fit the colour models only); "
-           "red = your foreground, blue = your background (hard constraints). Undo, redo and clear are on the canvas toolbar.")
-
-painted = strokes.image_data if strokes is not None else None
-hand = resumed if painted is None else masks.seeds_from_strokes(painted, photo.shape[:2], resumed)
+    hand = ui.seed_canvas(photo, seg.merge_seeds(before.seeds_hw, resumed), under_hw=resumed, key="seg")
 after = before
 if hand is not None and hand.any():
-    after = cut(photo, image.digest, saliency.saliency_hw, saliency_key, preset_json, hand, digest(hand), before, preset_json)
+    after = ui.cached_cut(photo, image.digest, saliency, preset, hand=hand, previous=before)
 if before.seeds_promoted:
     st.info("The soft seeds alone gave an empty cut (the colour models could not tell the object from the rest), "
             "so the foreground seeds were made hard and cut again.")

@@ -203,10 +203,14 @@ def test_paper_preset_png_is_its_class_top1_on_the_embedded_model(embedded_model
         restored = load_image(encode_png(image))  # (224, 224, 3) uint8: the network's own input size
         batch = normalise(torch.from_numpy(restored).permute(2, 0, 1)[None].float() / 255, embedded_model.preprocessing)
         with torch.no_grad():
-            assert int(embedded_model.module(batch).argmax()) == c
-    # Through predict()'s photo preprocessing (resize to 256, centre crop) the paper's images lose
-    # much of their score (adversarial-like detail); goldfish survives even that.
-    assert predict(embedded_model, load_image(encode_png(result.images_hwc[0])), top=1)[0].index == 1
+            native = embedded_model.module(batch)[0]
+        assert int(native.argmax()) == c
+        # Through predict()'s photo preprocessing (resize to 256, centre crop) the paper's images lose
+        # most of their score (adversarial-like detail): measured 51 -> 11, 44 -> 10, 42 -> 2, 45 -> 4
+        # here. Which class then comes first depends on the CPU's rounding over the ascent (goldfish
+        # stayed first on one machine and not on another), so only the loss is asserted.
+        through_photo = {p.index: p.logit for p in predict(embedded_model, restored, top=1000)}
+        assert float(native[c]) - through_photo[c] > 20.0
     zero = visualise_class(embedded_model, classes, config=short("paper", 0))
     assert min(np.subtract(result.final_scores, zero.final_scores)) > 5.0  # logits: far above the zero image's
 

@@ -128,15 +128,21 @@ def test_cli_rejects_a_bad_shard(capsys):
 
 
 @pytest.mark.slow
-def test_cli_top1_on_the_sample_set(capsys):
-    # The embedded model's top-1: tiger cat on the (tabby) cat, a wrong class; espresso on the espresso,
-    # whose saliency box (173, 18, 408, 208) has IoU 0.63 with the hand-drawn one.
-    assert main(["localise", str(IMAGES), str(ANNOTATIONS), "--top", "1", "--details"]) == 0
+@pytest.mark.parametrize("preset, espresso_box, correct", [
+    # the paper's recipe: the cup alone, inside the hand box (170, 15, 415, 300): IoU 235·190 / (245·285) = 0.64
+    ("paper", [173.0, 18.0, 408.0, 208.0], True),
+    # the default (Grad-CAM cut) takes the saucer too: IoU 245·282 / (407·362 + 245·285 - 245·282) = 0.47, a miss
+    ("gradcam-cut", [73.0, 18.0, 480.0, 380.0], False),
+])
+def test_cli_top1_on_the_sample_set(capsys, preset, espresso_box, correct):
+    # The embedded model's top-1: tiger cat on the (tabby) cat, a wrong class; espresso on the espresso.
+    assert main(["localise", str(IMAGES), str(ANNOTATIONS), "--top", "1", "--details", "--preset", preset]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["images"] == 2 and report["top1_error"] == 0.5 and report["top5_error"] is None
+    assert report["images"] == 2 and report["top1_error"] == (0.5 if correct else 1.0) and report["top5_error"] is None
     guesses = {row["image"]: row["guesses"][0] for row in report["per_image"]}
     assert guesses["cat.jpg"]["class"] == TIGER_CAT and not guesses["cat.jpg"]["correct"]
-    assert guesses["espresso.jpg"]["class"] == ESPRESSO and guesses["espresso.jpg"]["correct"]
+    assert guesses["espresso.jpg"]["class"] == ESPRESSO and guesses["espresso.jpg"]["correct"] == correct
+    assert guesses["espresso.jpg"]["bbox"] == pytest.approx(espresso_box, abs=3)
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 to --out as photos finish, --resume, and a progress bar on stderr."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -71,14 +72,17 @@ def run_folder(args, make_stages: Callable[..., object], names: Sequence[str],
 def _run_on_ray(address: str, make_stages, photos, take, run: FolderRun) -> None:
     from engine import ray_runner
 
-    started_here = ray_runner.start(None if address == "local" else address)
-    try:
-        ray_runner.run_ray(make_stages, photos, on_line=take, on_nodes=run.nodes.update)
-    finally:
-        if started_here:
-            import ray
+    # Ray's driver prints its own notices ("(raylet) Task ... failed ... will be retried") to sys.stdout:
+    # they go to stderr with the progress bar, so that stdout holds only the JSON summary.
+    with contextlib.redirect_stdout(sys.stderr):
+        started_here = ray_runner.start(None if address == "local" else address)
+        try:
+            ray_runner.run_ray(make_stages, photos, on_line=take, on_nodes=run.nodes.update)
+        finally:
+            if started_here:
+                import ray
 
-            ray.shutdown()
+                ray.shutdown()
 
 
 def _progress_bar(total: int, unit: str):

@@ -98,3 +98,29 @@ def shot(page: Page, name: str) -> Path:
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def brush(page, name: str) -> None:
+    """Choose the seed canvas's brush: "foreground", "background" or "erase (no seed)"."""
+    page.locator('[data-testid="stRadio"]').filter(has_text="Brush").get_by_text(name, exact=True).click()
+    settle(page)
+
+
+def stroke(page, canvas_box, start, end) -> None:
+    """Drag the mouse from ``start`` to ``end`` (fractions of the canvas) with the button down."""
+    x0, y0 = canvas_box["x"] + start[0] * canvas_box["width"], canvas_box["y"] + start[1] * canvas_box["height"]
+    x1, y1 = canvas_box["x"] + end[0] * canvas_box["width"], canvas_box["y"] + end[1] * canvas_box["height"]
+    before = image_sources(page)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=20)
+    page.mouse.up()
+    # the canvas sends the drawing 200 ms later; the server redraws the seed image
+    page.wait_for_function("""(before) => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
+                              .map(i => i.src).join(' ') !== before""", arg=before, polling=200)
+    settle(page)
+
+
+def image_sources(page) -> str:
+    return page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
+                            .map(i => i.src).join(' ')""")

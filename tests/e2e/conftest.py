@@ -5,6 +5,7 @@ the group, then SIGKILL); screenshots and the server log go to test-output/ (git
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -64,20 +65,18 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=15)
 
 
-@pytest.fixture(scope="session")
-def server():
-    """``streamlit run app.py`` on a free loopback port, healthy, for the whole session."""
-    pytest.importorskip("playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+@contextlib.contextmanager
+def streamlit_server(log_name: str = "streamlit-server.log", env: dict[str, str] | None = None):
+    """``streamlit run app.py`` on a free loopback port (with ``env`` added to its environment), healthy;
+    stopped, with its whole process group, on leaving."""
     OUTPUT.mkdir(exist_ok=True)
     port = free_port()
-    log = OUTPUT / "streamlit-server.log"
+    log = OUTPUT / log_name
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true",
                "--browser.gatherUsageStats", "false"]
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
                                    start_new_session=True)  # its own group: the finaliser stops all of it
     url = f"http://127.0.0.1:{port}"
     try:
@@ -91,6 +90,16 @@ def server():
         yield Server(url, process.pid, log)
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """``streamlit run app.py`` on a free loopback port, healthy, for the whole session."""
+    pytest.importorskip("playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    with streamlit_server() as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

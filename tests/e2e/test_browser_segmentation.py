@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser import (as_json, as_png, download, error_alert, expect_no_exception, open_page, settle,
-                               shot)
+from tests.e2e.browser import (as_json, as_png, brush, download, error_alert, expect_no_exception, image_sources,
+                               open_page, settle, shot, stroke)
 
 pytestmark = pytest.mark.e2e
 CAT_WH = (451, 300)  # the default demo photo
@@ -24,36 +24,17 @@ def _mask(page) -> np.ndarray:
     return np.asarray(as_png(download(page, "Mask (PNG)"))) > 0
 
 
-def _brush(page, name: str) -> None:
-    page.locator('[data-testid="stRadio"]').filter(has_text="Brush").get_by_text(name, exact=True).click()
-    settle(page)
-
-
-def _stroke(page, canvas_box, start, end) -> None:
-    """Drag the mouse from ``start`` to ``end`` (fractions of the canvas) with the button down."""
-    x0, y0 = canvas_box["x"] + start[0] * canvas_box["width"], canvas_box["y"] + start[1] * canvas_box["height"]
-    x1, y1 = canvas_box["x"] + end[0] * canvas_box["width"], canvas_box["y"] + end[1] * canvas_box["height"]
-    before = _sources(page)
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move(x1, y1, steps=20)
-    page.mouse.up()
-    # the canvas sends the drawing 200 ms later; the server redraws the seed image
-    page.wait_for_function("""(before) => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
-                              .map(i => i.src).join(' ') !== before""", arg=before, polling=200)
-    settle(page)
-
-
-def _sources(page) -> str:
-    return page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
-                            .map(i => i.src).join(' ')""")
-
-
 def _band(mask: np.ndarray, start, end, half: int = 2) -> np.ndarray:
     """The mask's pixels under a horizontal stroke given in canvas fractions (photo coordinates)."""
     height, width = mask.shape
     row = round(start[1] * height)
     return mask[row - half: row + half + 1, round(start[0] * width): round(end[0] * width)]
+
+
+def _background_band(mask: np.ndarray, length: float = 0.15):
+    """The horizontal stroke (canvas fractions) with the least foreground under it, away from the edges."""
+    candidates = [((x, y), (x + length, y)) for y in np.arange(0.05, 0.96, 0.05) for x in np.arange(0.03, 0.83, 0.05)]
+    return min(candidates, key=lambda stroke: _band(mask, *stroke).mean())
 
 
 def test_painting_seeds_moves_the_mask_and_undo_restores_it(page, server):
@@ -69,23 +50,23 @@ def test_painting_seeds_moves_the_mask_and_undo_restores_it(page, server):
 
     across = ((0.30, 0.50), (0.70, 0.50))  # through the middle of the cat's face
     assert _band(automatic, *across).mean() > 0.5, "the automatic mask should cover the face"
-    _brush(page, "background")
-    _stroke(page, canvas.bounding_box(), *across)
+    brush(page, "background")
+    stroke(page, canvas.bounding_box(), *across)
     shrunk = _mask(page)
     assert _band(shrunk, *across, half=1).mean() < 0.05  # hard background under the stroke
     assert shrunk.sum() < automatic.sum()
     shot(page, "segmentation_background_stroke")
 
-    outside = ((0.03, 0.06), (0.20, 0.06))  # the top-left corner: background in the automatic mask
+    outside = _background_band(shrunk)  # where the mask is background now (the default cut takes most of the cat photo)
     assert _band(shrunk, *outside).mean() < 0.5
-    _brush(page, "foreground")
-    _stroke(page, canvas.bounding_box(), *outside)
+    brush(page, "foreground")
+    stroke(page, canvas.bounding_box(), *outside)
     grown = _mask(page)
     assert _band(grown, *outside, half=1).mean() > 0.95  # hard foreground under the stroke
     assert grown.sum() > shrunk.sum()
     shot(page, "segmentation_foreground_stroke")
 
-    before = _sources(page)
+    before = image_sources(page)
     page.get_by_role("button", name="Undo", exact=True).click()
     page.wait_for_function("""(before) => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
                               .map(i => i.src).join(' ') !== before""", arg=before, polling=200)
