@@ -5,7 +5,10 @@ saliency passes per photo that each redo the resize and crop, and five cuts one 
 new path: the default preset's five maps from one batched pass, the cuts in ``--jobs`` processes.
 Photos: the first N of ../shared/data/ilsvrc2012-val-dev (ImageNet's terms: read there, never copied).
 
-    .venv/bin/python benchmarks/bench_localisation.py [N] [--ray]
+    .venv/bin/python benchmarks/bench_localisation.py [N] [--ray] [--ray-only]
+
+With --ray it adds a local Ray instance against the single-process run on one thread (--jobs 1), and
+Ray's own cost: the same run with stages that replay recorded results and cut nothing.
 """
 from __future__ import annotations
 
@@ -50,21 +53,81 @@ def new_path(model, paths, jobs: int) -> float:
     return time.perf_counter() - started
 
 
-def ray_path(paths, num_cpus: int | None = None) -> float:
+class Replay:
+    """Stages that hand back recorded model-stage results at once and cut nothing: a Ray run of them
+    moves the same photos, maps and lines through the same actors and tasks, so its time is Ray's own."""
+
+    def __init__(self, proposals: dict):
+        self.proposals = proposals
+
+    def __call__(self, with_model: bool = True):  # the make_stages interface
+        return self
+
+    def propose(self, photo):
+        return self.proposals[photo.name]
+
+    def finish(self, image_hwc, payload):
+        (maps,) = payload if len(payload) == 1 else (payload,)
+        return [None] * len(maps)
+
+    def assemble(self, proposal, finished):
+        return {"image": proposal.image, "guesses": len(finished)}
+
+
+def ray_seconds(make_stages, paths, rounds: int = ROUNDS, nodes: int = 0) -> tuple[list[float], dict]:
+    """Seconds for each of ``rounds`` Ray runs over ``paths`` (actors started and warm before the
+    clock), and the cuts each node ran: on a local instance with all cores, or with ``nodes`` > 0 on
+    that many Ray nodes on this machine (``ray.cluster_utils.Cluster``) sharing its cores."""
     import ray
 
     from engine import ray_runner
 
-    ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    cluster = None
+    if nodes:
+        from ray.cluster_utils import Cluster
+
+        share = max(1, (os.cpu_count() or 1) // nodes)
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": share})
+        for _ in range(nodes - 1):
+            cluster.add_node(num_cpus=share)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
-        job = LocaliseJob(get_preset(DEFAULT_PRESET), top=5)
-        ray_runner.run_ray(job.stages, read_photos(paths[:2], DATA / "annotations"), on_line=lambda line: None)  # warm: actors up
-        started = time.perf_counter()
-        ray_runner.run_ray(job.stages, read_photos(paths, DATA / "annotations"), on_line=lambda line: None)
-        return time.perf_counter() - started
+        ray_runner.run_ray(make_stages, read_photos(paths[:2], DATA / "annotations"), on_line=lambda line: None)
+        times, per_node = [], {}
+        for _ in range(rounds):
+            started = time.perf_counter()
+            ray_runner.run_ray(make_stages, read_photos(paths, DATA / "annotations"), on_line=lambda line: None,
+                               on_nodes=per_node.update)
+            times.append(time.perf_counter() - started)
+        return times, per_node
     finally:
         ray.shutdown()
+        if cluster is not None:
+            cluster.shutdown()
 
+
+def ray_rows(model, paths) -> None:
+    """--ray against the single-process run on one thread (--jobs 1), and Ray's own cost per photo."""
+    count = len(paths)
+    single = statistics.median(new_path(model, paths, 1) for _ in range(ROUNDS))
+    job = LocaliseJob(get_preset(DEFAULT_PRESET), top=5)
+    on_ray, _ = ray_seconds(job.stages, paths)
+    print(f"{'--jobs 1 (one process, one thread)':<52} {count / single:6.2f} photos/s")
+    print(f"{'--ray, local instance, all cores':<52} {count / statistics.median(on_ray):6.2f} photos/s   "
+          f"{single / statistics.median(on_ray):5.2f}× --jobs 1 (runs: " + ", ".join(f"{t:.1f}" for t in on_ray) + " s)")
+    for nodes in (1, 2):
+        times, per_node = ray_seconds(job.stages, paths, nodes=nodes)
+        print(f"{f'--ray ADDRESS, {nodes} node(s) on this machine':<52} {count / statistics.median(times):6.2f} photos/s   "
+              f"cuts per node in the last run: {sorted(per_node.values())}")
+    stages = LocaliseStages(SaliencyLocaliser(model, get_preset(DEFAULT_PRESET)), top=5)
+    with batch.one_thread():
+        recorded = {photo.name: stages.propose(photo) for photo in read_photos(paths, DATA / "annotations")}
+    replay = statistics.median(ray_seconds(Replay(recorded), paths)[0])
+    print(f"{'Ray alone (the same photos and maps, no work)':<52} {replay / count * 1000:6.1f} ms/photo  "
+          f"{replay / single * 100:5.1f}% of the --jobs 1 run's time")
 
 def stage_seconds(model, paths) -> tuple[float, float]:
     """Median seconds per photo of the default preset's model stage and of its five cuts (one thread)."""
@@ -90,6 +153,9 @@ def main() -> None:
     print(f"{count} photos of the development set, top 5")
     model_s, cut_s = stage_seconds(model, paths[:10])
     print(f"default preset, per photo on one thread: model stage {model_s * 1000:.0f} ms, five cuts {cut_s * 1000:.0f} ms")
+    if "--ray-only" in sys.argv:
+        ray_rows(model, paths)
+        return
     # Interleaved, medians of ROUNDS: this machine drifts by 10-30% within minutes.
     runs = {"old": [], 1: [], os.cpu_count() or 1: []}
     for _ in range(ROUNDS):
@@ -104,12 +170,7 @@ def main() -> None:
         print(f"{f'{DEFAULT_PRESET}, --jobs {jobs}':<52} {count / new:6.2f} photos/s   {old / new:5.2f}× the old path (runs: "
               + ", ".join(f"{t:.1f}" for t in runs[jobs]) + " s)")
     if "--ray" in sys.argv:
-        single = new_path(model, paths, 1)
-        on_ray = ray_path(paths)
-        print(f"{'--ray, local instance, all cores':<52} {count / on_ray:6.2f} photos/s   {single / on_ray:5.2f}× --jobs 1")
-        on_one = ray_path(paths, num_cpus=1)
-        print(f"{'--ray, local instance, 1 CPU (Ray overhead)':<52} {count / on_one:6.2f} photos/s   "
-              f"overhead {(on_one - single) / count * 1000:+.0f} ms/photo ({(on_one / single - 1) * 100:+.1f}%)")
+        ray_rows(model, paths)
 
 
 if __name__ == "__main__":

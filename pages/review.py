@@ -26,7 +26,7 @@ st.progress(accepted / len(items), text=f"{accepted} of {len(items)} accepted ·
 stems = [i.stem for i in items]
 if st.session_state.get(ui.REVIEW_STEM_KEY) not in stems:
     st.session_state[ui.REVIEW_STEM_KEY] = stems[0]
-with st.expander("Queue: least agreement between mask and saliency first (the likely-bad masks), accepted last"):
+with st.expander("Queue: the likely-bad masks first (boxes that run to the photo's borders and cover most of it), accepted last"):
     st.dataframe([{"photo": i.stem, "class": i.label, "status": i.status, "version": i.version,
                    "quality": i.quality} for i in items], hide_index=True, width="stretch")
     st.selectbox("Go to", stems, key=ui.REVIEW_STEM_KEY)

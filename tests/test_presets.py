@@ -83,3 +83,14 @@ def test_cut_boxes_of_one_photo_share_its_preparation_and_equal_single_cuts():
     boxes = pre.cut_boxes(image, maps, preset=preset)
     assert boxes[0] == pre.segment_with_preset(image, maps[0], preset).bbox
     assert boxes[1] is None  # a flat map: no background seeds, no box
+
+
+def test_the_review_queue_key_by_hand():
+    from engine.segment_folder import mask_quality
+
+    # 100×50 photo. A box in the middle, 20×10: no side touched, 4% of the photo -> 1 - (0 + 0.04)/2
+    assert mask_quality((40, 20, 60, 30), (100, 50)) == 0.98
+    # the whole photo: four sides, 100% -> 1 - (1 + 1)/2; the left half: 3 sides, 50% -> 1 - (0.75 + 0.5)/2
+    assert mask_quality((0, 0, 100, 50), (100, 50)) == 0.0
+    assert mask_quality((0, 0, 50, 50), (100, 50)) == 0.375
+    assert mask_quality(None, (100, 50)) == 0.0  # no box at all: first in the queue

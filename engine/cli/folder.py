@@ -12,13 +12,14 @@ from typing import Callable, Iterable, Sequence
 from engine import batch
 
 
-def add_folder_args(parser) -> None:
+def add_folder_args(parser, *, out: tuple[str, str] = ("RESULTS.jsonl", "one JSON line per photo, written as each finishes")) -> None:
+    """--jobs, --ray, --out (``out``: its metavar and help) and --resume."""
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="without --ray: processes for the graph cuts (default: all %(default)s cores)")
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                         help="run on Ray: alone, a local instance on this machine's cores; with an ADDRESS "
                              "(auto, HOST:PORT, ray://...) the cluster there")
-    parser.add_argument("--out", default=None, metavar="RESULTS.jsonl", help="one JSON line per photo, written as each finishes")
+    parser.add_argument("--out", default=None, metavar=out[0], help=out[1])
     parser.add_argument("--resume", action="store_true", help="keep --out's lines and skip the photos they cover")
 
 

@@ -21,7 +21,8 @@ def register(subparsers) -> None:
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=tuple(PRESETS),
                         help="segmentation recipe (default: %(default)s; 'paper' is §3.2 as written)")
     parser.add_argument("--class", dest="target", default=None, help="one class index or exact label for every photo (default: each photo's top-1)")
-    add_folder_args(parser)
+    add_folder_args(parser, out=("OUT_DIR", f"the folder for each photo's <stem>_mask.png, <stem>_seeds.png and <stem>.json, "
+                                           f"and {RESULTS} (one line per photo, as each finishes; what --resume reads)"))
     parser.set_defaults(run=run)
 
 
