@@ -23,16 +23,20 @@ DATA = ROOT / "tests" / "data" / "localisation"
 COPIES = 6  # photos per run: the two sample photos, copied under other names with their annotations
 
 
-@pytest.fixture
-def folder(tmp_path):
-    """A folder of 2·COPIES photos and their XML files (copies of the two sample photos)."""
-    images, annotations = tmp_path / "images", tmp_path / "annotations"
+def make_folder(root: Path, copies: int = COPIES) -> tuple[Path, Path]:
+    """A folder of 2·copies photos and their XML files (copies of the two sample photos)."""
+    images, annotations = root / "images", root / "annotations"
     images.mkdir(), annotations.mkdir()
-    for n in range(COPIES):
+    for n in range(copies):
         for stem in ("cat", "espresso"):
             shutil.copy(DATA / "images" / f"{stem}.jpg", images / f"{stem}{n}.jpg")
             shutil.copy(DATA / "annotations" / f"{stem}.xml", annotations / f"{stem}{n}.xml")
     return images, annotations
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return make_folder(tmp_path)
 
 
 @pytest.fixture(autouse=True)
@@ -113,8 +117,8 @@ def _images_in(path: Path) -> list[str]:
     return [json.loads(line)["image"] for line in path.read_text().splitlines()]
 
 
-def test_a_killed_worker_loses_and_duplicates_nothing(folder, tmp_path, capsys):
-    images, annotations = folder
+def test_a_killed_worker_loses_and_duplicates_nothing(tmp_path, capsys):
+    images, annotations = make_folder(tmp_path, 20)  # 40 photos: the kill lands while the run works
     out = tmp_path / "results.jsonl"
     run = _start(["localise", str(images), str(annotations), "--top", "5", "--ray", "--out", str(out), "--details"])
     try:
@@ -133,8 +137,11 @@ def test_a_killed_worker_loses_and_duplicates_nothing(folder, tmp_path, capsys):
     assert _boxes(json.loads(stdout)) == _boxes(alone)
 
 
-def test_ctrl_c_then_resume_redoes_nothing_finished(folder, tmp_path):
-    images, annotations = folder
+def test_ctrl_c_then_resume_redoes_nothing_finished(tmp_path):
+    # 60 photos: long enough a run (several seconds on a fast machine) that the signal finds it
+    # working; with 12, a fast machine had finished them all before the test saw the first lines
+    copies = 30
+    images, annotations = make_folder(tmp_path, copies)
     out = tmp_path / "results.jsonl"
     args = ["localise", str(images), str(annotations), "--top", "1", "--jobs", "1", "--out", str(out)]
     run = _start(args)
@@ -143,13 +150,13 @@ def test_ctrl_c_then_resume_redoes_nothing_finished(folder, tmp_path):
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 130 and "--resume" in stderr
     done = _images_in(out)
-    assert 2 <= len(done) < 2 * COPIES
+    assert 2 <= len(done) < 2 * copies
     with out.open("a") as file:
         file.write('{"image": "torn')  # as if killed mid-write: the torn line is dropped, its photo redone
     again = _start([*args, "--resume"])
     stdout, stderr = again.communicate(timeout=600)
     assert again.returncode == 0, stderr
     summary = json.loads(stdout)
-    assert summary["processed"] == 2 * COPIES - len(done) and summary["images"] == 2 * COPIES
+    assert summary["processed"] == 2 * copies - len(done) and summary["images"] == 2 * copies
     names = _images_in(out)
     assert names[: len(done)] == done and sorted(names) == sorted(p.name for p in images.iterdir())

@@ -146,7 +146,7 @@ def test_five_classes_in_one_pass_equal_five_single_passes(method, views):
         alone = compute_saliency(model, image, target=target, views=views, method=method)
         assert result.class_index == target and result.views == views
         np.testing.assert_allclose(result.saliency_hw, alone.saliency_hw, rtol=1e-5, atol=1e-7)
-        assert result.score == pytest.approx(alone.score, rel=1e-5)
+        assert result.score == pytest.approx(alone.score, rel=1e-5, abs=1e-6)  # a logit near 0: float32 sums
 
 
 def test_the_full_view_is_the_whole_photo_at_its_short_side():

@@ -124,3 +124,22 @@ def stroke(page, canvas_box, start, end) -> None:
 def image_sources(page) -> str:
     return page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
                             .map(i => i.src).join(' ')""")
+
+
+def choose(page, label: str, option: str, tries: int = 3) -> None:
+    """Pick ``option`` in the selectbox called ``label``. A rerun that lands just after the click closes
+    the menu again (the canvas sends its first value a moment after a page loads), so open it again."""
+    box = page.get_by_role("combobox", name=label)
+    for _ in range(tries):
+        settle(page)
+        box.click()
+        item = page.get_by_role("option", name=option, exact=True)
+        try:
+            item.wait_for(state="visible", timeout=5_000)
+        except Exception:  # Playwright's TimeoutError: the menu did not stay open
+            page.keyboard.press("Escape")
+            continue
+        item.click()
+        settle(page)
+        return
+    raise AssertionError(f"the {label!r} menu never showed {option!r}")
