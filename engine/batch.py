@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 from dataclasses import dataclass
@@ -40,6 +41,12 @@ class Proposal:
     image_hwc: np.ndarray
     payloads: tuple  # one per cut (e.g. a class's saliency map)
     context: Any  # whatever assemble needs besides the cuts' results
+
+    def without_arrays(self) -> "Proposal":
+        """What assembling the line needs, a few bytes: the photo as an empty (H, W, 0) array (its size
+        kept), the payloads as Nones (their number kept). Ray's driver gets this; the cuts get the arrays."""
+        height, width = self.image_hwc.shape[:2]
+        return dataclasses.replace(self, image_hwc=np.empty((height, width, 0), np.uint8), payloads=(None,) * len(self.payloads))
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,9 @@ def run_ray(make_stages: Callable[..., object], photos: Iterable[Photo], *, on_l
     actors = _model_actors(ray, make_stages)
     cut = ray.remote(num_cpus=1, max_retries=RETRIES)(_cut)
     finish_ref = ray.put(stages.finish)
-    waiting: dict = {}  # ObjectRef of a proposal -> actor index
-    cutting: dict = {}  # ObjectRef of a cut -> (photo job, index)
-    jobs: dict = {}  # photo name -> [proposal, boxes]
+    waiting: dict = {}  # ObjectRef of a proposal without its arrays -> ObjectRef of (photo, payloads)
+    cutting: dict = {}  # ObjectRef of a cut -> (photo name, index)
+    jobs: dict = {}  # photo name -> [proposal, results, cuts left]
     nodes: dict = {}
     photo_iter = iter(photos)
     window = 4 * max(len(actors), int(ray.cluster_resources().get("CPU", 1)))
@@ -66,22 +66,24 @@ def run_ray(make_stages: Callable[..., object], photos: Iterable[Photo], *, on_l
             if photo is None:
                 exhausted = True
                 break
-            waiting[actors[next_actor].propose.remote(photo)] = next_actor
+            # Two objects back: the driver reads only the small one; the photo and its maps go from the
+            # actor's object store straight to the cut tasks (zero-copy on the same node)
+            light, arrays = actors[next_actor].propose.options(num_returns=2).remote(photo)
+            waiting[light] = arrays
             next_actor = (next_actor + 1) % len(actors)
         if not waiting and not cutting:
             break
         ready, _ = ray.wait(list(waiting) + list(cutting), num_returns=1)
         ref = ready[0]
         if ref in waiting:
-            del waiting[ref]
+            arrays = waiting.pop(ref)
             proposal = ray.get(ref)
             if isinstance(proposal, dict):  # an error line
                 on_line(proposal)
                 continue
-            image_ref = ray.put(proposal.image_hwc)
             jobs[proposal.image] = [proposal, [None] * len(proposal.payloads), len(proposal.payloads)]
-            for index, payload in enumerate(proposal.payloads):
-                cutting[cut.remote(finish_ref, image_ref, payload)] = (proposal.image, index)
+            for index in range(len(proposal.payloads)):
+                cutting[cut.remote(finish_ref, arrays, index)] = (proposal.image, index)
             if not proposal.payloads:
                 on_line(stages.assemble(proposal, []))
                 del jobs[proposal.image]
@@ -99,10 +101,11 @@ def run_ray(make_stages: Callable[..., object], photos: Iterable[Photo], *, on_l
         on_nodes(nodes)
 
 
-def _cut(finish, image_hwc, payload):
+def _cut(finish, arrays, index: int):
     import ray
 
-    return finish(image_hwc, payload), ray.get_runtime_context().get_node_id()
+    image_hwc, payloads = arrays
+    return finish(image_hwc, payloads[index]), ray.get_runtime_context().get_node_id()
 
 
 class _ModelActor:
@@ -116,7 +119,11 @@ class _ModelActor:
         self.stages = make_stages()
 
     def propose(self, photo: Photo):
-        return propose_or_fail(self.stages, photo)
+        """(the proposal without its arrays, (photo, payloads)); (error line, None) for a bad photo."""
+        proposal = propose_or_fail(self.stages, photo)
+        if isinstance(proposal, dict):
+            return proposal, None
+        return proposal.without_arrays(), (proposal.image_hwc, proposal.payloads)
 
     def pid(self) -> int:
         return os.getpid()
