@@ -99,8 +99,11 @@ def test_two_nodes_joined_by_address_both_cut(folder, capsys):
 
 
 def _start(args: list[str]) -> subprocess.Popen:
+    # SIGINT back to Python's default, as under a terminal: a suite started with `&` from a script
+    # inherits SIGINT ignored (POSIX, for background jobs), and Python then keeps it ignored
     return subprocess.Popen([sys.executable, "-m", "engine", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_lines(path: Path, count: int, process: subprocess.Popen, timeout: float = 300) -> None:
