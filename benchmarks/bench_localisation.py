@@ -65,14 +65,13 @@ class Replay:
 
     def __init__(self, proposals: dict):
         self.proposals = proposals
+        self.finish = no_cut  # a plain function: a bound method would ship every recorded map with each task
 
     def __call__(self, with_model: bool = True):  # the make_stages interface
         return self
 
     def propose(self, photo):
         return self.proposals[photo.name]
-
-        self.finish = no_cut  # a plain function: a bound method would ship every recorded map with each task
 
     def assemble(self, proposal, finished):
         return {"image": proposal.image, "guesses": len(finished)}
