@@ -92,8 +92,8 @@ def mask_quality(bbox, image_wh: tuple[int, int]) -> float:
     On the 654 development photos the default preset's bad boxes (IoU < 0.5 with every annotated box)
     are 27% of all, and 46% of the lowest tenth by this key: the failures are boxes that run to the
     photo's borders, over several objects or the background. The mask's agreement with its own
-    saliency map, tried first, put no more bad masks first than a shuffle (29% of the first tenth);
-    benchmarks/bench_queue_order.py measures both."""
+    saliency map, tried first, put no more bad masks first than a shuffle (29% of the first tenth).
+    benchmarks/bench_queue_order.py measures the queue; benchmarks/README.md has both figures."""
     if bbox is None:
         return 0.0
     width, height = image_wh
