@@ -234,12 +234,14 @@ def _cut(_image, digest, _saliency, saliency_key, preset_json, _hand=None, hand_
                                        iterations=1 if _previous is not None else None)
 
 
-def cached_cut(image: np.ndarray, image_digest: str, saliency, preset: presets.Preset, *, hand: np.ndarray | None = None,
-               previous=None):
+def cached_cut(image: np.ndarray, image_digest: str, saliency, preset: presets.Preset, *, model: LoadedModel,
+               hand: np.ndarray | None = None, previous=None):
     """``engine.presets.segment_with_preset`` cached by photo, map, preset and hand seeds; with ``previous``
-    (the cut before the strokes) one re-cut with its colour models, as after a stroke."""
+    (the cut before the strokes) one re-cut with its colour models, as after a stroke. The map is named by
+    what ``cached_saliency`` made it from (photo, class, views, method, ``model``), not hashed: a 12 MP
+    map is 48 MB, and hashing it cost every rerun tens of milliseconds."""
     preset_json = json.dumps({k: v for k, v in dataclasses.asdict(preset).items() if k != "summary"})
-    saliency_key = (image_digest, saliency.class_index, saliency.views, saliency.method, hashlib.sha1(saliency.saliency_hw.tobytes()).hexdigest())
+    saliency_key = (image_digest, saliency.class_index, saliency.views, saliency.method, model_key(model))
     hand_digest = None if hand is None else hashlib.sha1(np.ascontiguousarray(hand).tobytes()).hexdigest()
     return _cut(image, image_digest, saliency.saliency_hw, saliency_key, preset_json, hand, hand_digest, previous,
                 None if previous is None else preset_json)

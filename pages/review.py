@@ -49,8 +49,8 @@ mask, seeds = entry.mask_hw, entry.seeds_hw
 if changed:
     model = ui.record_model(entry.record)
     saliency = ui.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
-    base = ui.cached_cut(photo, image.digest, saliency, preset)
-    after = ui.cached_cut(photo, image.digest, saliency, preset, hand=hand, previous=base)
+    base = ui.cached_cut(photo, image.digest, saliency, preset, model=model)
+    after = ui.cached_cut(photo, image.digest, saliency, preset, model=model, hand=hand, previous=base)
     mask, seeds = after.is_foreground_hw, seg.merge_seeds(base.seeds_hw, hand)
 shown_hw = display_shape(photo.shape)
 right.image(masks.draw_result(fit(photo, shown_hw), fit(mask, shown_hw), fit_box(seg.bounding_box(mask), photo.shape, shown_hw)),

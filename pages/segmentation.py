@@ -79,7 +79,7 @@ if preset != base:
 st.caption(f"Running preset **{preset.name}**: {base.summary}")
 saliency = ui.cached_saliency(model, image, target=target, views=preset.views, method=preset.method)
 try:
-    before = ui.cached_cut(photo, image.digest, saliency, preset)
+    before = ui.cached_cut(photo, image.digest, saliency, preset, model=model)
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
@@ -95,7 +95,7 @@ with right:
     hand = ui.seed_canvas(photo, seg.merge_seeds(before.seeds_hw, resumed), under_hw=resumed, key="seg")
 after = before
 if hand is not None and hand.any():
-    after = ui.cached_cut(photo, image.digest, saliency, preset, hand=hand, previous=before)
+    after = ui.cached_cut(photo, image.digest, saliency, preset, model=model, hand=hand, previous=before)
 if before.seeds_promoted:
     st.info("The soft seeds alone gave an empty cut (the colour models could not tell the object from the rest), "
             "so the foreground seeds were made hard and cut again.")
