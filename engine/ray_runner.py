@@ -42,22 +42,34 @@ def start(address: str | None):
 
 
 def run_ray(make_stages: Callable[..., object], photos: Iterable[Photo], *, on_line: Callable[[Line], None],
-            on_nodes: Callable[[dict], None] | None = None) -> None:
+            on_nodes: Callable[[dict], None] | None = None, on_ready: Callable[[], None] | None = None) -> None:
     """Run every photo through the stages built by ``make_stages(with_model=...)`` (with the model in
-    each model actor; without it here, for ``finish`` and ``assemble``); ``on_nodes`` gets
-    {node id: cuts run there}."""
+    each model actor; without it here, for ``finish`` and ``assemble``); ``on_ready()`` is called once
+    every model actor holds its model, ``on_nodes`` at the end with {node id: cuts run there}."""
     import ray
 
     stages = make_stages(with_model=False)
     actors = _model_actors(ray, make_stages)
-    cut = ray.remote(num_cpus=1, max_retries=RETRIES)(_cut)
     finish_ref = ray.put(stages.finish)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    # While the actors load their models (seconds, on one core each), the cut workers start and import
+    # what cutting needs (the cut stage's modules): the first photos' cuts then start at once.
+    warm = ray.remote(num_cpus=1)(_warm)
+    for _ in range(cpus):
+        warm.remote(finish_ref)  # not waited for
+    # Nothing can be cut before the first model stage; a model that cannot load is the run's one error
+    errors = sorted({error for error in ray.get([actor.ready.remote() for actor in actors]) if error})
+    if errors:
+        raise ValueError(f"The model could not be loaded on the Ray cluster: {'; '.join(errors)}")
+    if on_ready is not None:
+        on_ready()
+    cut = ray.remote(num_cpus=1, max_retries=RETRIES)(_cut)
     waiting: dict = {}  # ObjectRef of a proposal without its arrays -> ObjectRef of (photo, payloads)
     cutting: dict = {}  # ObjectRef of a cut -> (photo name, index)
     jobs: dict = {}  # photo name -> [proposal, results, cuts left]
     nodes: dict = {}
     photo_iter = iter(photos)
-    window = 4 * max(len(actors), int(ray.cluster_resources().get("CPU", 1)))
+    window = 4 * max(len(actors), cpus)
     next_actor = 0
     exhausted = False
     while True:
@@ -101,6 +113,10 @@ def run_ray(make_stages: Callable[..., object], photos: Iterable[Photo], *, on_l
         on_nodes(nodes)
 
 
+def _warm(finish) -> None:
+    """Nothing: receiving ``finish`` has imported what the cuts need."""
+
+
 def _cut(finish, arrays, index: int):
     import ray
 
@@ -116,7 +132,14 @@ class _ModelActor:
 
         self._threads = one_thread()
         self._threads.__enter__()  # for the actor's life: the model stage on one thread, as everywhere
-        self.stages = make_stages()
+        try:
+            self.stages, self.error = make_stages(), None
+        except (ValueError, OSError) as exc:  # ModelLoadError: said once by the driver, not as a crash
+            self.stages, self.error = None, str(exc)
+
+    def ready(self) -> str | None:
+        """None when the model is loaded; else why it could not be."""
+        return self.error
 
     def propose(self, photo: Photo):
         """(the proposal without its arrays, (photo, payloads)); (error line, None) for a bad photo."""
@@ -124,9 +147,6 @@ class _ModelActor:
         if isinstance(proposal, dict):
             return proposal, None
         return proposal.without_arrays(), (proposal.image_hwc, proposal.payloads)
-
-    def pid(self) -> int:
-        return os.getpid()
 
 
 def _model_actors(ray, make_stages) -> list:

@@ -21,9 +21,8 @@ import numpy as np
 from engine.batch import Proposal
 from engine.images import encode_png, load_image
 from engine.masks import encode_seed_map
-from engine.models import DEFAULT_MODEL, load_model
+from engine.catalog import DEFAULT_MODEL
 from engine.presets import Preset, segment_with_preset, segmentation_record
-from engine.saliency import compute_saliency, predict
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,11 @@ class SegmentJob:
     cuda_math: str = "exact"
 
     def stages(self, *, with_model: bool = True) -> "SegmentStages":
-        model = load_model(self.model, self.weights, device=self.device, math=self.cuda_math) if with_model else None
-        return SegmentStages(model, self)
+        if not with_model:  # the driver's side: no torch imported
+            return SegmentStages(None, self)
+        from engine.models import load_model
+
+        return SegmentStages(load_model(self.model, self.weights, device=self.device, math=self.cuda_math), self)
 
 
 class SegmentStages:
@@ -51,6 +53,8 @@ class SegmentStages:
         self.finish = functools.partial(cut_photo, preset=job.preset)
 
     def propose(self, photo) -> Proposal:
+        from engine.saliency import compute_saliency, predict
+
         image_hwc = load_image(photo.data)
         target = self.job.class_index
         if target is None:

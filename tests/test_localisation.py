@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,36 @@ def test_wordnet_ids_follow_the_class_order():
     wnids = loc.imagenet_wnids()
     assert len(wnids) == 1000 and len(set(wnids)) == 1000
     assert wnids[TABBY] == "n02123045" and wnids[ESPRESSO] == "n07920052" and wnids[0] == "n01440764"
+
+
+def test_wordnet_ids_are_timms_read_without_importing_it():
+    from timm.data import ImageNetInfo
+
+    assert loc.imagenet_wnids() == tuple(ImageNetInfo("imagenet-1k").label_names())
+
+
+def test_the_ray_driver_side_imports_no_torch():
+    """What a --ray driver runs (the command's module, the stages without a model, reading photos and
+    scoring a line) never imports torch: 2-4 s of a run's start on a 2-core machine, and memory."""
+    script = f"""
+import sys
+from pathlib import Path
+import engine.cli.localise, engine.cli.segment_folder, engine.cli.folder, engine.ray_runner
+from engine import localisation as loc
+from engine.batch import Proposal
+from engine.presets import get_preset
+from engine.segment_folder import SegmentJob
+import numpy as np
+SegmentJob(get_preset("paper"), "unused").stages(with_model=False)
+stages = loc.LocaliseJob(get_preset("paper")).stages(with_model=False)
+(photo,) = loc.read_photos([Path({str(IMAGES / "espresso.jpg")!r})], {str(ANNOTATIONS)!r})
+proposal = Proposal(photo.name, np.zeros((400, 600, 0), np.uint8), (None,), (photo.extra, [{ESPRESSO}, {CUP}]))
+line = stages.assemble(proposal, [[(170.0, 15.0, 416.0, 301.0), None]])
+assert [g["correct"] for g in line["guesses"]] == [True, False], line
+assert "torch" not in sys.modules, "the driver's side imported torch"
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=DATA.parents[2], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_read_annotation_makes_corners_exclusive():

@@ -79,6 +79,16 @@ def test_ray_jobs_and_one_process_give_the_same_counts_and_boxes(folder, capsys)
             alone["top1_correct"], alone["top5_correct"], alone["empty_boxes"])
         assert _boxes(other) == _boxes(alone)
     assert alone["images"] == 2 * COPIES and on_ray["runner"] == "ray"
+    # the model's loading (and Ray's start) is reported apart from the photos' time
+    assert all(run["startup_seconds"] > 0 and run["seconds"] > 0 for run in (alone, two_jobs, on_ray))
+
+
+def test_a_model_that_cannot_load_is_one_clear_error(folder, capsys):
+    images, annotations = folder
+    assert main(["localise", str(images), str(annotations), "--ray", "--weights", "/no/such/weights.pt"]) == 1
+    err = capsys.readouterr().err
+    assert "error: The model could not be loaded on the Ray cluster: Weights must be" in err
+    assert "Traceback" not in err and not ray.is_initialized()
 
 
 def test_two_nodes_joined_by_address_both_cut(folder, capsys):

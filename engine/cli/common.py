@@ -4,12 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.images import load_image
-from engine.models import CUDA_MATH, DEFAULT_MODEL, MODEL_NAMES, LoadedModel, load_model
+from engine.catalog import CUDA_MATH, DEFAULT_MODEL, MODEL_NAMES
+
+if TYPE_CHECKING:
+    from engine.models import LoadedModel
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +25,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def model_from_args(args: argparse.Namespace) -> LoadedModel:
+    from engine.models import load_model  # torch: only the commands that run a model import it
+
     return load_model(args.model, args.weights, device=args.device, math=args.cuda_math)
 
 

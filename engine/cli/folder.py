@@ -25,10 +25,13 @@ def add_folder_args(parser, *, out: tuple[str, str] = ("RESULTS.jsonl", "one JSO
 
 @dataclass
 class FolderRun:
-    """The lines of a run (kept from --out, then new), how long the new part took, and where cuts ran."""
+    """The lines of a run (kept from --out, then new), how long the new part took once the model was
+    loaded (``seconds``) and the loading itself (``startup_seconds``: the model here; with Ray, starting
+    or joining it and its model actors), and where cuts ran."""
 
     lines: list = field(default_factory=list)
     seconds: float = 0.0
+    startup_seconds: float = 0.0
     new: int = 0
     nodes: dict = field(default_factory=dict)
 
@@ -51,13 +54,18 @@ def run_folder(args, make_stages: Callable[..., object], names: Sequence[str],
         run.lines.append(line)
         bar.update(1)
 
+    loading = time.perf_counter()
     stages = make_stages() if args.ray is None else None  # the model loads before the clock starts
-    started = time.perf_counter()
+    started = [time.perf_counter()]  # with Ray: when its model actors are ready
+
+    def ready() -> None:
+        started[0] = time.perf_counter()
+
     try:
         if stages is not None:
             batch.run_local(stages, photos(todo), jobs=args.jobs, on_line=take)
         else:
-            _run_on_ray(args.ray, make_stages, photos(todo), take, run)
+            _run_on_ray(args.ray, make_stages, photos(todo), take, run, ready)
     except KeyboardInterrupt:
         bar.close()
         writer.close()
@@ -66,11 +74,11 @@ def run_folder(args, make_stages: Callable[..., object], names: Sequence[str],
         raise SystemExit(130) from None
     bar.close()
     writer.close()
-    run.seconds, run.new = time.perf_counter() - started, len(todo)
+    run.seconds, run.startup_seconds, run.new = time.perf_counter() - started[0], started[0] - loading, len(todo)
     return run
 
 
-def _run_on_ray(address: str, make_stages, photos, take, run: FolderRun) -> None:
+def _run_on_ray(address: str, make_stages, photos, take, run: FolderRun, ready: Callable[[], None]) -> None:
     from engine import ray_runner
 
     # Ray's driver prints its own notices ("(raylet) Task ... failed ... will be retried") to sys.stdout:
@@ -78,7 +86,7 @@ def _run_on_ray(address: str, make_stages, photos, take, run: FolderRun) -> None
     with contextlib.redirect_stdout(sys.stderr):
         started_here = ray_runner.start(None if address == "local" else address)
         try:
-            ray_runner.run_ray(make_stages, photos, on_line=take, on_nodes=run.nodes.update)
+            ray_runner.run_ray(make_stages, photos, on_line=take, on_nodes=run.nodes.update, on_ready=ready)
         finally:
             if started_here:
                 import ray

@@ -48,7 +48,7 @@ def run(args) -> None:
         "centre_box_accuracy": report.centre_box_accuracy, "centre_box_correct": report.centre_box_correct,
         "guesses": report.guesses, "empty_boxes": report.empty_boxes,
         "images_per_second": result.new / result.seconds if result.seconds > 0 and result.new else None,
-        "processed": result.new, "seconds": result.seconds, "runner": "ray" if args.ray else f"local, {args.jobs} jobs",
+        "processed": result.new, "seconds": result.seconds, "startup_seconds": result.startup_seconds, "runner": "ray" if args.ray else f"local, {args.jobs} jobs",
         "missing_annotations": list(report.missing_annotations),
         "failed": [{"image": name, "reason": reason} for name, reason in report.failed],
         "shard": args.shard, "model": args.model, "weights": args.weights, "settings": preset.settings(),

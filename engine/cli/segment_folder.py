@@ -7,7 +7,6 @@ from engine.batch import photos_from
 from engine.cli.common import add_model_args, print_json
 from engine.cli.folder import add_folder_args, run_folder
 from engine.localisation import list_images
-from engine.models import find_class, imagenet_categories
 from engine.presets import DEFAULT_PRESET, PRESETS, get_preset
 from engine.segment_folder import SegmentJob
 
@@ -32,7 +31,11 @@ def run(args) -> None:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir} is a file; --out is the folder for the results.")
-    target = None if args.target is None else find_class(imagenet_categories(), args.target)
+    target = None
+    if args.target is not None:
+        from engine.models import find_class, imagenet_categories
+
+        target = find_class(imagenet_categories(), args.target)
     paths = {p.name: p for p in list_images(args.images_dir)}
     job = SegmentJob(get_preset(args.preset), str(out_dir), target, args.model, args.weights, args.device, args.cuda_math)
     args.out = str(out_dir / RESULTS)  # the folder runner streams its lines there
@@ -40,7 +43,7 @@ def run(args) -> None:
     failed = [{"image": line["image"], "reason": line["error"]} for line in result.lines if "error" in line]
     print_json({
         "images": len(paths), "written": len(result.lines) - len(failed), "failed": failed,
-        "processed": result.new, "seconds": result.seconds, "images_per_second": result.new / result.seconds if result.seconds > 0 and result.new else None,
+        "processed": result.new, "seconds": result.seconds, "startup_seconds": result.startup_seconds, "images_per_second": result.new / result.seconds if result.seconds > 0 and result.new else None,
         "preset": job.preset.name, "model": args.model, "weights": args.weights, "out": str(out_dir), "results": args.out,
         **({"cuts_per_node": result.nodes} if result.nodes else {}),
     })
