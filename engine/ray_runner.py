@@ -5,9 +5,10 @@ stream out as photos finish (for ``--resume``), and the cuts of one photo fan ou
 stage; actors and tasks say this in a few lines (docs/scaling.md).
 
 - Model actors load the network once each: one per GPU where the cluster has GPUs, else one per
-  node holding no CPU reservation (``num_cpus=0``: on a CPU the model stage is a sixth of a photo's
-  work, and a reserved core would sit idle while the cuts queue). Actors restart and retry their
-  calls when their process dies (``max_restarts``/``max_task_retries``).
+  four CPUs of each node (at least one), holding no CPU reservation (``num_cpus=0``): on a CPU the
+  model stage is about a quarter of a photo's work (130 of 520 ms at ``--top 5``), so a node's cores
+  stay busy with cuts, and a reserved core would sit idle while the cuts queue. Actors restart and
+  retry their calls when their process dies (``max_restarts``/``max_task_retries``).
 - Cuts are CPU tasks (one core each), retried when their worker dies. They run wherever the
   scheduler puts them, on any node.
 - The driver reads the photos (workers need no shared disk), keeps a bounded number in flight, and
@@ -21,6 +22,7 @@ from typing import Callable, Iterable
 from engine.batch import Line, Photo, propose_or_fail
 
 RETRIES = 5  # a cut or model call is retried this often when its worker process dies
+CPUS_PER_MODEL_ACTOR = 4  # CPU-only nodes: the model stage is about a quarter of a photo's work
 
 
 def start(address: str | None):
@@ -50,6 +52,8 @@ def run_ray(make_stages: Callable[..., object], photos: Iterable[Photo], *, on_l
 
     stages = make_stages(with_model=False)
     actors = _model_actors(ray, make_stages)
+    if not actors:
+        raise ValueError("The Ray cluster has no CPU and no GPU to run the model on.")
     finish_ref = ray.put(stages.finish)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     # While the actors load their models (seconds, on one core each), the cut workers start and import
@@ -154,5 +158,18 @@ def _model_actors(ray, make_stages) -> list:
     Actor = ray.remote(max_restarts=-1, max_task_retries=RETRIES)(_ModelActor)
     if gpus:
         return [Actor.options(num_gpus=1, num_cpus=1).remote(make_stages) for _ in range(gpus)]
-    alive = [n for n in ray.nodes() if n.get("Alive")]
-    return [Actor.options(num_cpus=0, scheduling_strategy="SPREAD").remote(make_stages) for _ in alive]
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return [Actor.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=True)).remote(make_stages)
+            for node, count in cpu_model_actors(ray.nodes()).items() for _ in range(count)]
+
+
+def cpu_model_actors(nodes: list[dict]) -> dict[str, int]:
+    """Model actors per alive node (``ray.nodes()``) of a cluster without GPUs: one per
+    CPUS_PER_MODEL_ACTOR CPUs, at least one on a node with any; none on a node without CPUs."""
+    counts = {}
+    for node in nodes:
+        cpus = int(node.get("Resources", {}).get("CPU", 0))
+        if node.get("Alive") and cpus:
+            counts[node["NodeID"]] = max(1, cpus // CPUS_PER_MODEL_ACTOR)
+    return counts

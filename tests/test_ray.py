@@ -83,6 +83,17 @@ def test_ray_jobs_and_one_process_give_the_same_counts_and_boxes(folder, capsys)
     assert all(run["startup_seconds"] > 0 and run["seconds"] > 0 for run in (alone, two_jobs, on_ray))
 
 
+def test_cpu_nodes_get_a_model_actor_per_four_cpus():
+    from engine.ray_runner import cpu_model_actors
+
+    nodes = [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 2.0}},
+             {"NodeID": "b", "Alive": True, "Resources": {"CPU": 16.0, "memory": 1e9}},
+             {"NodeID": "c", "Alive": True, "Resources": {"CPU": 7.0}},
+             {"NodeID": "head", "Alive": True, "Resources": {}},  # a head started with --num-cpus=0
+             {"NodeID": "gone", "Alive": False, "Resources": {"CPU": 8.0}}]
+    assert cpu_model_actors(nodes) == {"a": 1, "b": 4, "c": 1}
+
+
 def test_a_model_that_cannot_load_is_one_clear_error(folder, capsys):
     images, annotations = folder
     assert main(["localise", str(images), str(annotations), "--ray", "--weights", "/no/such/weights.pt"]) == 1
