@@ -192,6 +192,10 @@ def visualise_class(
     config = get_preset(config) if isinstance(config, str) else config
     indices = _check_classes(classes, len(model.categories))
     _require(isinstance(frame_every, int) and frame_every >= 0, f"frame_every must be a whole number ≥ 0; got {frame_every!r}.")
+    crop = model.preprocessing.crop
+    seen = crop + 2 * config.pad - config.jitter - config.jitter_after  # the side of what the network sees
+    _require(2 * seen >= crop, f"pad {config.pad}, jitter {config.jitter} and jitter_after {config.jitter_after} leave "
+                               f"the network a {seen}-pixel image; it needs at least half of its {crop}-pixel input.")
     generators = [torch.Generator().manual_seed(class_seed(seed, c)) for c in indices]
     params, image_fn = _parameterise(model, config, generators)
     optimiser = _make_optimiser(config, params)

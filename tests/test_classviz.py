@@ -132,6 +132,14 @@ def test_bad_classes_raise_value_error(classes):
         visualise_class(tiny_model(), classes, config=short("paper"))
 
 
+def test_jitter_that_leaves_the_network_under_half_its_input_is_refused():
+    # 32-pixel input: jitter 16 leaves 16 (half: runs), 17 leaves 15, and pad widens what is left
+    assert visualise_class(tiny_model(), [1], config=short("paper", jitter=16)).images_hwc[0].shape == (SIZE, SIZE, 3)
+    with pytest.raises(ValueError, match="leave the network a 15-pixel image; it needs at least half of its 32"):
+        visualise_class(tiny_model(), [1], config=short("paper", jitter=17))
+    visualise_class(tiny_model(), [1], config=short("paper", jitter=17, pad=1))
+
+
 def test_unknown_preset_raises_value_error():
     with pytest.raises(ValueError, match="Unknown preset"):
         visualise_class(tiny_model(), [1], config="deepdream")
