@@ -50,12 +50,13 @@ def old_path(model, paths) -> float:
     return time.perf_counter() - started
 
 
-def new_path(model, paths, jobs: int) -> float:
+def new_path(model, paths, jobs: int, annotations: Path = DATA / "annotations") -> float:
+    """Seconds for the default preset over ``paths``: the model here, the cuts in ``jobs`` processes."""
     from engine.localisation import SaliencyLocaliser, evaluate
     from engine.presets import DEFAULT_PRESET, get_preset
 
     started = time.perf_counter()
-    evaluate(SaliencyLocaliser(model, get_preset(DEFAULT_PRESET)), paths, DATA / "annotations", top=5, jobs=jobs)
+    evaluate(SaliencyLocaliser(model, get_preset(DEFAULT_PRESET)), paths, annotations, top=5, jobs=jobs)
     return time.perf_counter() - started
 
 
@@ -84,11 +85,13 @@ class Replay:
         return {"image": proposal.image, "guesses": len(finished)}
 
 
-def ray_seconds(make_stages, paths, rounds: int = ROUNDS, nodes: int = 0) -> tuple[list[tuple[float, float]], dict]:
+def ray_seconds(make_stages, paths, rounds: int = ROUNDS, nodes: int = 0, *, annotations: Path = DATA / "annotations",
+                num_gpus: int | None = None) -> tuple[list[tuple[float, float]], dict]:
     """(startup, run) seconds for each of ``rounds`` Ray runs over ``paths`` (startup: until every model
     actor holds its model; run: the photos, as the command line's clock counts them), and the cuts each
-    node ran: on a local instance with all cores, or with ``nodes`` > 0 on that many Ray nodes on this
-    machine (``ray.cluster_utils.Cluster``) sharing its cores. Ray itself is started before the clock."""
+    node ran: on a local instance with all cores (and ``num_gpus``: None, all of them), or with ``nodes``
+    > 0 on that many Ray nodes on this machine (``ray.cluster_utils.Cluster``) sharing its cores. Ray
+    itself is started before the clock."""
     import ray
 
     from engine import ray_runner
@@ -105,12 +108,12 @@ def ray_seconds(make_stages, paths, rounds: int = ROUNDS, nodes: int = 0) -> tup
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, log_to_driver=False)
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=os.cpu_count(), num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
     try:
         times, per_node = [], {}
         for _ in range(rounds):
             clock = [time.perf_counter()]
-            ray_runner.run_ray(make_stages, read_photos(paths, DATA / "annotations"), on_line=lambda line: None,
+            ray_runner.run_ray(make_stages, read_photos(paths, annotations), on_line=lambda line: None,
                                on_nodes=per_node.update, on_ready=lambda: clock.append(time.perf_counter()))
             times.append((clock[1] - clock[0], time.perf_counter() - clock[1]))
         return times, per_node
@@ -204,15 +207,16 @@ def cli_rows(shard: str) -> None:
               f"photos {run:6.1f} s = {count / run:5.2f} photos/s ({run_1 / run:4.2f}×);  startup {startup:4.1f} s")
 
 
-def stage_seconds(model, paths) -> tuple[float, float]:
-    """Median seconds per photo of the default preset's model stage and of its five cuts (one thread)."""
+def stage_seconds(model, paths, annotations: Path = DATA / "annotations") -> tuple[float, float]:
+    """Median seconds per photo of the default preset's model stage (on the model's device; its maps come
+    back as numpy, so a GPU is synchronised) and of its five cuts (one thread)."""
     from engine.localisation import LocaliseStages, SaliencyLocaliser, read_photos
     from engine.presets import DEFAULT_PRESET, get_preset
 
     stages = LocaliseStages(SaliencyLocaliser(model, get_preset(DEFAULT_PRESET)), top=5)
     model_times, cut_times = [], []
     with batch.one_thread():
-        for photo in read_photos(paths, DATA / "annotations"):
+        for photo in read_photos(paths, annotations):
             started = time.perf_counter()
             proposal = stages.propose(photo)
             model_times.append(time.perf_counter() - started)

@@ -20,24 +20,19 @@ deleted after it; ImageNet's terms forbid committing the photos).
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / ".gpu" / "site"))  # the embedded weights' package, carried to the device
 
-import torch  # noqa: E402
-
-from benchmarks.common import machine, median_seconds  # noqa: E402
-from engine import batch  # noqa: E402
-from engine.localisation import LocaliseJob, LocaliseStages, SaliencyLocaliser, evaluate, list_images, read_photos  # noqa: E402
-from engine.models import load_model  # noqa: E402
+# Only light imports at the top, as in bench_localisation.py: --jobs spawns workers that import this
+# script again, and a torch import there (1-2 s a worker) would be counted as the runner's time.
+from benchmarks.bench_localisation import DATA, new_path, ray_seconds, stage_seconds  # noqa: E402
+from engine.localisation import LocaliseJob, list_images  # noqa: E402
 from engine.presets import DEFAULT_PRESET, get_preset  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "ilsvrc2012-val-dev"
 VAL_PHOTOS = 50_000
 
 
@@ -45,49 +40,23 @@ def option(name: str, default: Path) -> Path:
     return Path(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
 
 
-def stage_split(model, paths, annotations) -> tuple[float, float]:
-    """Median seconds per photo of the model stage on the model's device and of its cuts on one core."""
-    stages = LocaliseStages(SaliencyLocaliser(model, get_preset(DEFAULT_PRESET)), top=5)
-    model_times, cut_times = [], []
-    with batch.one_thread():
-        for photo in read_photos(paths, annotations):
-            started = time.perf_counter()
-            proposal = stages.propose(photo)  # its maps come back as numpy: the device is synchronised
-            model_times.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            for payload in proposal.payloads:
-                stages.finish(proposal.image_hwc, payload)
-            cut_times.append(time.perf_counter() - started)
-    return statistics.median(model_times[1:]), statistics.median(cut_times[1:])  # the first warms up
-
-
-def local_rate(model, paths, annotations, jobs: int) -> float:
-    report = evaluate(SaliencyLocaliser(model, get_preset(DEFAULT_PRESET)), paths, annotations, top=5, jobs=jobs)
-    return report.images_per_second
-
-
 def ray_rate(paths, annotations, *, gpus: bool) -> float | None:
     """Photos per second of a Ray run on a local instance (GPU model actors, or CPU ones), from the
     moment its actors hold their models; None without Ray."""
     try:
-        import ray
+        import ray  # noqa: F401
     except ImportError:
         return None
-    from engine import ray_runner
-
-    ray.init(num_cpus=os.cpu_count(), num_gpus=None if gpus else 0, include_dashboard=False, log_to_driver=False)
-    try:
-        job = LocaliseJob(get_preset(DEFAULT_PRESET), top=5, device=None if gpus else "cpu")
-        clock = []
-        ray_runner.run_ray(job.stages, read_photos(paths, annotations), on_line=lambda line: None,
-                           on_ready=lambda: clock.append(time.perf_counter()))
-        return len(paths) / (time.perf_counter() - clock[0])
-    finally:
-        ray.shutdown()
+    job = LocaliseJob(get_preset(DEFAULT_PRESET), top=5, device=None if gpus else "cpu")
+    ((_, run),), _ = ray_seconds(job.stages, paths, rounds=1, annotations=annotations, num_gpus=None if gpus else 0)
+    return len(paths) / run
 
 
 def saliency_rows(model) -> None:
     """Batch-1 ∂S_c/∂I of the centre view: eager, CUDA graph (CUDA only), captum."""
+    import torch
+
+    from benchmarks.common import median_seconds
     from engine.classviz_step import capture_score_gradient, eager_score_gradient
     from engine.images import load_image
     from engine.views import make_batch
@@ -122,6 +91,11 @@ def saliency_rows(model) -> None:
 
 
 def main() -> None:
+    import torch
+
+    from benchmarks.common import machine
+    from engine.models import load_model
+
     count = int(next((a for a in sys.argv[1:] if a.isdigit()), 164))
     images, annotations = option("--images", DATA / "images"), option("--annotations", DATA / "annotations")
     paths = list_images(images)[:count]
@@ -130,14 +104,15 @@ def main() -> None:
     print(machine())
     print(f"{len(paths)} photos, top 5, preset {DEFAULT_PRESET}, {cores} cores, CUDA: {cuda}")
     model = load_model(device="cuda" if cuda else "cpu")
-    model_s, cut_s = stage_split(model, paths[:21], annotations)
+    model_s, cut_s = stage_seconds(model, paths[:21], annotations)
     where = "GPU" if cuda else "CPU, one thread"
     print(f"per photo: model stage on the {where} {model_s * 1000:.1f} ms, five cuts on one core {cut_s * 1000:.1f} ms")
     rates = {}
     cpu_model = load_model(device="cpu") if cuda else model
-    rates[f"CPU only: model on one thread, cuts in {cores} processes"] = local_rate(cpu_model, paths, annotations, cores)
+    rates[f"CPU only: model on one thread, cuts in {cores} processes"] = len(paths) / new_path(cpu_model, paths, cores, annotations)
     if cuda:
-        rates[f"GPU model here, cuts in {max(1, cores - 1)} processes"] = local_rate(model, paths, annotations, max(1, cores - 1))
+        jobs = max(1, cores - 1)
+        rates[f"GPU model here, cuts in {jobs} processes"] = len(paths) / new_path(model, paths, jobs, annotations)
     for gpus in (False, True) if cuda else (False,):
         rate = ray_rate(paths, annotations, gpus=gpus)
         if rate is not None:

@@ -58,7 +58,6 @@ class LoadedModel:
         return f"{self.name} ({self.weights} weights) on {where}"
 
 
-
 def set_cuda_math(mode: str = "exact") -> None:
     """How CUDA computes, for the whole process: cuDNN's flags are global, not per model or thread.
 

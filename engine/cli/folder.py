@@ -56,11 +56,16 @@ def run_folder(args, make_stages: Callable[..., object], names: Sequence[str],
 
     loading = time.perf_counter()
     stages = make_stages() if args.ray is None else None  # the model loads before the clock starts
-    started = [time.perf_counter()]  # with Ray: when its model actors are ready
+    started = [loading]
 
     def ready() -> None:
+        """The model is loaded (here, or in every Ray model actor): the photos' clock starts, and the
+        bar's rate and time left count from here too."""
         started[0] = time.perf_counter()
+        bar.reset()
 
+    if stages is not None:
+        ready()
     try:
         if stages is not None:
             batch.run_local(stages, photos(todo), jobs=args.jobs, on_line=take)
