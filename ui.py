@@ -19,12 +19,12 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from engine import masks, presets
+from engine.attribution import compute_saliency, predict
 from engine.images import ImageError, encode_png, load_image
-from engine.render import display_shape, fit
-from engine.segmentation import HAND_BACKGROUND, HAND_FOREGROUND, NONE
 from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, ModelLoadError, cuda_math, load_model
-from engine.saliency import compute_saliency, predict
+from engine.render import display_shape, fit
+from engine.segmentation import masks, presets
+from engine.segmentation.cut import HAND_BACKGROUND, HAND_FOREGROUND, NONE
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
@@ -168,7 +168,7 @@ def _saliency(_model: LoadedModel, key: str, _image: np.ndarray, digest: str, kw
 
 
 def cached_saliency(model: LoadedModel, image: ImageInput, **kwargs: Any):
-    """``engine.saliency.compute_saliency`` cached by model, image digest and JSON-able kwargs."""
+    """``engine.attribution.saliency.compute_saliency`` cached by model, image digest and JSON-able kwargs."""
     return _saliency(model, model_key(model), image.image_hwc, image.digest, json.dumps(kwargs, sort_keys=True))
 
 
@@ -236,7 +236,7 @@ def _cut(_image, digest, _saliency, saliency_key, preset_json, _hand=None, hand_
 
 def cached_cut(image: np.ndarray, image_digest: str, saliency, preset: presets.Preset, *, model: LoadedModel,
                hand: np.ndarray | None = None, previous=None):
-    """``engine.presets.segment_with_preset`` cached by photo, map, preset and hand seeds; with ``previous``
+    """``engine.segmentation.presets.segment_with_preset`` cached by photo, map, preset and hand seeds; with ``previous``
     (the cut before the strokes) one re-cut with its colour models, as after a stroke. The map is named by
     what ``cached_saliency`` made it from (photo, class, views, method, ``model``), not hashed: a 12 MP
     map is 48 MB, and hashing it cost every rerun tens of milliseconds."""
@@ -265,7 +265,7 @@ def workspace_root() -> str | None:
 
 def current_workspace():
     """The review workspace, or the page stops with how to set one."""
-    from engine.workspace import WorkspaceError, open_workspace
+    from engine.runs.workspace import WorkspaceError, open_workspace
 
     root = workspace_root()
     if root is None:

@@ -2,7 +2,7 @@
 forward+backward (goal ≤ 1.2×), every preset, and how a batch of classes scales.
 
 Run: .venv/bin/python benchmarks/bench_classviz.py        (on CUDA it also times the issue's
-200-step and 64-class targets; the CUDA-graph path in engine/classviz_step.py is used there)
+200-step and 64-class targets; the CUDA-graph path in engine/classviz/step.py is used there)
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, median_seconds, report  # noqa: E402
-from engine.classviz import PRESETS, visualise_class  # noqa: E402
+from engine.classviz.visualise import PRESETS, visualise_class  # noqa: E402
 from engine.models import load_model  # noqa: E402
 
 CLASSES = (1, 130, 285, 954, 207, 417, 555, 963, 22, 340, 948, 812, 309, 987, 985, 13)

@@ -21,12 +21,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, report, seconds  # noqa: E402
-from engine.coco import export_coco  # noqa: E402
 from engine.images import encode_png  # noqa: E402
-from engine.masks import encode_seed_map  # noqa: E402
-from engine.presets import PRESETS, segmentation_record  # noqa: E402
-from engine.segmentation import AUTO_BACKGROUND, bounding_box  # noqa: E402
-from engine.workspace import Workspace, open_workspace  # noqa: E402
+from engine.runs.coco import export_coco  # noqa: E402
+from engine.runs.workspace import Workspace, open_workspace  # noqa: E402
+from engine.segmentation.cut import AUTO_BACKGROUND, bounding_box  # noqa: E402
+from engine.segmentation.masks import encode_seed_map  # noqa: E402
+from engine.segmentation.presets import PRESETS, segmentation_record  # noqa: E402
 
 SIDE = 512
 

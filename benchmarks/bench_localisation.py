@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # Only light imports at the top: --jobs spawns worker processes that import this script again, and
 # importing torch there (1-2 s each, on both cores) had been counted as the runner's time.
-from engine import batch  # noqa: E402
+from engine.runs import batch  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc2012-val-dev"
 ROUNDS = 3
@@ -34,9 +34,9 @@ ROUNDS = 3
 
 def old_path(model, paths) -> float:
     """Seconds for the pre-preset loop over ``paths`` (top 5, centre view, one class at a time)."""
+    from engine.attribution.saliency import compute_saliency, predict
     from engine.images import load_image
-    from engine.saliency import compute_saliency, predict
-    from engine.segmentation import automatic_seeds, segment
+    from engine.segmentation.cut import automatic_seeds, segment
 
     started = time.perf_counter()
     for path in paths:
@@ -52,8 +52,8 @@ def old_path(model, paths) -> float:
 
 def new_path(model, paths, jobs: int, annotations: Path = DATA / "annotations") -> float:
     """Seconds for the default preset over ``paths``: the model here, the cuts in ``jobs`` processes."""
-    from engine.localisation import SaliencyLocaliser, evaluate
-    from engine.presets import DEFAULT_PRESET, get_preset
+    from engine.runs.localisation import SaliencyLocaliser, evaluate
+    from engine.segmentation.presets import DEFAULT_PRESET, get_preset
 
     started = time.perf_counter()
     evaluate(SaliencyLocaliser(model, get_preset(DEFAULT_PRESET)), paths, annotations, top=5, jobs=jobs)
@@ -94,8 +94,8 @@ def ray_seconds(make_stages, paths, rounds: int = ROUNDS, nodes: int = 0, *, ann
     itself is started before the clock."""
     import ray
 
-    from engine import ray_runner
-    from engine.localisation import read_photos
+    from engine.runs import ray_runner
+    from engine.runs.localisation import read_photos
 
     cluster = None
     if nodes:
@@ -141,8 +141,8 @@ def ray_start_seconds() -> tuple[float, float]:
 def ray_rows(model, paths) -> None:
     """--ray against the single-process run on one thread (--jobs 1) and --jobs 2, in this process with
     the model loaded (the command line's clock), Ray's fixed costs, and Ray's own cost per photo."""
-    from engine.localisation import LocaliseJob, LocaliseStages, SaliencyLocaliser, read_photos
-    from engine.presets import DEFAULT_PRESET, get_preset
+    from engine.runs.localisation import LocaliseJob, LocaliseStages, SaliencyLocaliser, read_photos
+    from engine.segmentation.presets import DEFAULT_PRESET, get_preset
 
     count = len(paths)
     job = LocaliseJob(get_preset(DEFAULT_PRESET), top=5)
@@ -210,8 +210,8 @@ def cli_rows(shard: str) -> None:
 def stage_seconds(model, paths, annotations: Path = DATA / "annotations") -> tuple[float, float]:
     """Median seconds per photo of the default preset's model stage (on the model's device; its maps come
     back as numpy, so a GPU is synchronised) and of its five cuts (one thread)."""
-    from engine.localisation import LocaliseStages, SaliencyLocaliser, read_photos
-    from engine.presets import DEFAULT_PRESET, get_preset
+    from engine.runs.localisation import LocaliseStages, SaliencyLocaliser, read_photos
+    from engine.segmentation.presets import DEFAULT_PRESET, get_preset
 
     stages = LocaliseStages(SaliencyLocaliser(model, get_preset(DEFAULT_PRESET)), top=5)
     model_times, cut_times = [], []
@@ -229,9 +229,9 @@ def stage_seconds(model, paths, annotations: Path = DATA / "annotations") -> tup
 
 def main() -> None:
     from benchmarks.common import machine
-    from engine.localisation import list_images
     from engine.models import load_model
-    from engine.presets import DEFAULT_PRESET
+    from engine.runs.localisation import list_images
+    from engine.segmentation.presets import DEFAULT_PRESET
 
     if "--cli" in sys.argv:
         print(machine())

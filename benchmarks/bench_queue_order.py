@@ -2,7 +2,7 @@
 
 A mask is bad when its box has IoU < 0.5 with every annotated box of the photo (the ILSVRC rule,
 whatever class the model chose). The queue's order is ``quality`` in each JSON, low first
-(``engine.segment_folder.mask_quality``: from the share of the photo's sides the box touches and the
+(``engine.runs.segment_folder.mask_quality``: from the share of the photo's sides the box touches and the
 share of the photo it covers). It is set against its two parts alone and against a shuffle.
 
     .venv/bin/python -m engine segment-folder ../shared/data/ilsvrc2012-val-dev/images --out /tmp/segdev
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.localisation import annotated_class, is_correct, read_annotation  # noqa: E402
+from engine.runs.localisation import annotated_class, is_correct, read_annotation  # noqa: E402
 
 
 def rows(segmentations: Path, annotations: Path) -> list[dict]:

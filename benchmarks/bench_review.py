@@ -26,12 +26,12 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, page_app_test  # noqa: E402
-from engine import presets  # noqa: E402
-from engine import segmentation as seg  # noqa: E402
 from engine.__main__ import main as cli  # noqa: E402
+from engine.attribution.saliency import compute_saliency, predict  # noqa: E402
 from engine.images import load_image  # noqa: E402
 from engine.models import load_model  # noqa: E402
-from engine.saliency import compute_saliency, predict  # noqa: E402
+from engine.segmentation import cut as seg  # noqa: E402
+from engine.segmentation import presets  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SIDE = 512

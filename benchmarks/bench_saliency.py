@@ -14,9 +14,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, median_seconds, page_app_test, phone_photo, report  # noqa: E402
+from engine.attribution.saliency import compute_saliency  # noqa: E402
 from engine.images import load_image  # noqa: E402
 from engine.models import load_model  # noqa: E402
-from engine.saliency import compute_saliency  # noqa: E402
 from engine.views import make_batch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

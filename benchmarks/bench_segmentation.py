@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 
 from benchmarks.common import page_app_test, phone_photo  # noqa: E402
-from engine import segmentation as seg  # noqa: E402
+from engine.attribution.saliency import compute_saliency  # noqa: E402
 from engine.images import load_image  # noqa: E402
-from engine.masks import mask_iou  # noqa: E402
 from engine.models import load_model  # noqa: E402
-from engine.saliency import compute_saliency  # noqa: E402
+from engine.segmentation import cut as seg  # noqa: E402
+from engine.segmentation.masks import mask_iou  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 ITERATIONS = 5

@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / ".gpu" / "site"))  # the embedded weights' package, carried to the device
 
 from benchmarks.common import machine, median_seconds, seconds  # noqa: E402
-from engine import classviz  # noqa: E402
-from engine.classviz import PRESETS, visualise_class  # noqa: E402
-from engine.classviz_step import eager_score_gradient  # noqa: E402
+from engine.attribution.saliency import compute_saliency  # noqa: E402
+from engine.classviz import visualise as classviz  # noqa: E402
+from engine.classviz.step import eager_score_gradient  # noqa: E402
+from engine.classviz.visualise import PRESETS, visualise_class  # noqa: E402
 from engine.images import encode_png, load_image  # noqa: E402
 from engine.models import load_model, set_cuda_math  # noqa: E402
-from engine.saliency import compute_saliency  # noqa: E402
 
 TABLE: list[str] = []
 FAILED: list[str] = []
@@ -92,7 +92,7 @@ def png_top1(model, result) -> list[int]:
 
 def sampler(gpu) -> None:
     """The exact-math scale/rotate sampler against grid_sample at the Olah batch-64 size."""
-    from engine.transforms import _grid_sample, bilinear_sample
+    from engine.classviz.transforms import _grid_sample, bilinear_sample
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 3, 248, 248, generator=gen).to(gpu.device).requires_grad_(True)
@@ -176,7 +176,7 @@ def timings(gpu) -> None:
     eager = eager_score_gradient(gpu.module, target)
     bare = median_seconds(lambda: eager(x1), repeats=50, warmup=5)
     row("bare fwd+bwd 1×224², eager", f"{bare * 1000:8.2f} ms")
-    from engine.classviz_step import capture_score_gradient
+    from engine.classviz.step import capture_score_gradient
     replay = capture_score_gradient(eager, (1, 3, 224, 224), gpu.device)
     if replay is None:
         check("CUDA graph capture", False, "capture failed: eager fallback")

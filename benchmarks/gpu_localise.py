@@ -8,7 +8,7 @@ device minute is spent on it: without CUDA it measures the CPU side and says wha
    thread, the cuts in every core); with Ray where it is installed, GPU model actors against CPU ones.
 3. The 50,000-photo ILSVRC-2012 validation run projected from each rate.
 4. Batch-1 gradient saliency, ∂S_c/∂I of the page's centre view: eager autograd, replayed from a
-   CUDA graph (``engine.classviz_step``, the class-visualisation step's graph: the same gradient),
+   CUDA graph (``engine.classviz.step``, the class-visualisation step's graph: the same gradient),
    and captum's ``Saliency``, with the largest difference between them.
 
     python benchmarks/gpu_localise.py [N] [--images DIR --annotations DIR]
@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT / ".gpu" / "site"))  # the embedded weights' package
 # Only light imports at the top, as in bench_localisation.py: --jobs spawns workers that import this
 # script again, and a torch import there (1-2 s a worker) would be counted as the runner's time.
 from benchmarks.bench_localisation import DATA, new_path, ray_seconds, stage_seconds  # noqa: E402
-from engine.localisation import LocaliseJob, list_images  # noqa: E402
-from engine.presets import DEFAULT_PRESET, get_preset  # noqa: E402
+from engine.runs.localisation import LocaliseJob, list_images  # noqa: E402
+from engine.segmentation.presets import DEFAULT_PRESET, get_preset  # noqa: E402
 
 VAL_PHOTOS = 50_000
 
@@ -57,7 +57,7 @@ def saliency_rows(model) -> None:
     import torch
 
     from benchmarks.common import median_seconds
-    from engine.classviz_step import capture_score_gradient, eager_score_gradient
+    from engine.classviz.step import capture_score_gradient, eager_score_gradient
     from engine.images import load_image
     from engine.views import make_batch
 

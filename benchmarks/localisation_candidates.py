@@ -1,18 +1,25 @@
 """Candidate localisation recipes on the development photos, GT-known (one guess: the annotated class),
-through the same code path as `localise` (engine.localisation.evaluate, 2 jobs): each is the default
+through the same code path as `localise` (engine.runs.localisation.evaluate, 2 jobs): each is the default
 preset with one thing changed. The figures are in benchmarks/README.md.
 
     .venv/bin/python benchmarks/localisation_candidates.py [NAME-PART ...]   # all, or those whose name contains a part
 """
-import dataclasses, functools, itertools, json, sys, time
+import dataclasses
+import functools
+import itertools
+import json
+import sys
+import time
 from pathlib import Path
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from scipy import ndimage
-from engine import presets as pre
-from engine.localisation import SaliencyLocaliser, evaluate, list_images
+
+from engine.attribution.saliency import compute_saliencies, predict
 from engine.models import load_model
-from engine.saliency import compute_saliencies, predict
+from engine.runs.localisation import SaliencyLocaliser, evaluate, list_images
+from engine.segmentation import presets as pre
 
 D = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc2012-val-dev"  # ImageNet terms: read there only
 

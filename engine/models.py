@@ -63,7 +63,7 @@ def set_cuda_math(mode: str = "exact") -> None:
 
     "exact" (the default): float32 convolutions and matrix products (no TF32) and deterministic
     cuDNN algorithms, and the Olah preset's scale/rotate sampled with a fixed-order backward
-    (``engine.transforms.bilinear_sample``; grid_sample's CUDA backward adds with atomics). "fast":
+    (``engine.classviz.transforms.bilinear_sample``; grid_sample's CUDA backward adds with atomics). "fast":
     PyTorch's own defaults, TF32 convolutions and whichever algorithm cuDNN likes.
 
     Measured on an H200 with the embedded model (``benchmarks/gpu_check.py numerics``): exact

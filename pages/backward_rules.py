@@ -1,9 +1,9 @@
 import streamlit as st
 
 import ui
+from engine.attribution.rules import RULE_LATEX, RULES, attribution_to_rgb, centre_view, feature_layers, reconstruct_from_image
 from engine.models import LoadedModel
 from engine.render import colourise
-from engine.rules import RULE_LATEX, RULES, attribution_to_rgb, centre_view, feature_layers, reconstruct_from_image
 
 TITLES = {"gradient": "Gradient (this paper)", "deconvnet": "DeconvNet (Zeiler & Fergus)", "guided": "Guided backprop (Springenberg et al.)"}
 

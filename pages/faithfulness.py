@@ -3,10 +3,10 @@ import streamlit as st
 
 import ui
 from engine.attribution import METHODS
-from engine.methods import BASELINES, integrated_gradients_check
+from engine.attribution.methods import BASELINES, integrated_gradients_check
+from engine.attribution.sanity import DEFAULT_METHODS, check_randomisation, measure_faithfulness
 from engine.models import LoadedModel
 from engine.render import colourise
-from engine.sanity import DEFAULT_METHODS, check_randomisation, measure_faithfulness
 
 STEP_CHOICES = {224: "224 px (the protocol: 224 steps, slow on CPU)", 896: "896 px (56 steps)", 3584: "3584 px (14 steps)"}
 

@@ -4,11 +4,12 @@ import numpy as np
 import streamlit as st
 
 import ui
-from engine import coco, masks
-from engine import presets as pre
-from engine import segmentation as seg
 from engine.render import display_shape, fit, fit_box
-from engine.workspace import SaveConflict, WorkspaceError
+from engine.runs import coco
+from engine.runs.workspace import SaveConflict, WorkspaceError
+from engine.segmentation import cut as seg
+from engine.segmentation import masks
+from engine.segmentation import presets as pre
 
 st.title("Review segmentations")
 st.caption("Go through a pre-segmented folder worst first: paint seeds where a mask is wrong (the photo is re-cut "

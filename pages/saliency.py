@@ -2,9 +2,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from engine.attribution import REDUCTIONS
 from engine.images import encode_png
 from engine.render import blend, colourise, display_shape, fit
-from engine.saliency import REDUCTIONS
 
 st.title("Image-specific class saliency")
 st.caption("Simonyan et al. 2013, §3.1: linearise the class score around the image, `S_c(I) ≈ wᵀI + b` "

@@ -5,11 +5,11 @@ import numpy as np
 import streamlit as st
 
 import ui
-from engine import masks
-from engine import presets as pre
-from engine import segmentation as seg
 from engine.images import ImageError, load_image
 from engine.render import blend, colourise, display_shape, fit, fit_box
+from engine.segmentation import cut as seg
+from engine.segmentation import masks
+from engine.segmentation import presets as pre
 from engine.views import VIEWS
 
 KNOBS = ("views", "fg", "bg", "iterations", "gamma")  # widget keys seg_<knob>, set from the preset

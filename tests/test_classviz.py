@@ -11,13 +11,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from engine import transforms
 from engine.__main__ import main
-from engine.classviz import PRESETS, ClassVizConfig, animation_gif, class_seed, visualise_class
+from engine.attribution.saliency import predict
+from engine.classviz import transforms
+from engine.classviz.parameterisations import COLOUR_CORRELATION, frequency_scale
+from engine.classviz.visualise import PRESETS, ClassVizConfig, animation_gif, class_seed, visualise_class
 from engine.images import encode_png, load_image
 from engine.models import LoadedModel, Preprocessing
-from engine.parameterisations import COLOUR_CORRELATION, frequency_scale
-from engine.saliency import predict
 from engine.views import normalise
 
 SIZE = 32

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 import engine.__main__
-from engine import coco
 from engine.cli import export_coco
+from engine.runs import coco
 from tests.test_workspace import BOX, H, W, add_item, make_workspace
 
 

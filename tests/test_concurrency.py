@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import ui
+from engine.attribution.saliency import compute_saliency, predict
 from engine.images import load_image
-from engine.saliency import compute_saliency, predict
 from tests.conftest import ASSETS
 
 pytestmark = pytest.mark.slow

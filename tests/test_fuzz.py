@@ -17,12 +17,14 @@ from hypothesis import strategies as st
 from PIL import Image
 from torch import nn
 
-from engine import attribution, masks, segmentation
-from engine.classviz import ClassVizConfig, visualise_class
+from engine.attribution import registry as attribution
+from engine.attribution.rules import feature_layers, reconstruct_from_image
+from engine.attribution.saliency import REDUCTIONS, compute_saliency, predict
+from engine.classviz.visualise import ClassVizConfig, visualise_class
 from engine.images import ImageError, load_image
 from engine.models import LoadedModel, Preprocessing, imagenet_categories
-from engine.rules import feature_layers, reconstruct_from_image
-from engine.saliency import REDUCTIONS, compute_saliency, predict
+from engine.segmentation import cut as segmentation
+from engine.segmentation import masks
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "I;16", "I;16B", "F", "La", "RGBa")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import localisation as loc
 from engine.__main__ import main
+from engine.runs import localisation as loc
 
 DATA = Path(__file__).resolve().parent / "data" / "localisation"
 IMAGES, ANNOTATIONS = DATA / "images", DATA / "annotations"
@@ -35,11 +35,11 @@ def test_the_ray_driver_side_imports_no_torch():
     script = f"""
 import sys
 from pathlib import Path
-import engine.cli.localise, engine.cli.segment_folder, engine.cli.folder, engine.ray_runner
-from engine import localisation as loc
-from engine.batch import Proposal
-from engine.presets import get_preset
-from engine.segment_folder import SegmentJob
+import engine.cli.localise, engine.cli.segment_folder, engine.cli.folder, engine.runs.ray_runner
+from engine.runs import localisation as loc
+from engine.runs.batch import Proposal
+from engine.segmentation.presets import get_preset
+from engine.runs.segment_folder import SegmentJob
 import numpy as np
 SegmentJob(get_preset("paper"), "unused").stages(with_model=False)
 stages = loc.LocaliseJob(get_preset("paper")).stages(with_model=False)
@@ -184,7 +184,7 @@ def test_cli_segment_writes_the_mask(tmp_path, capsys):
                  "--iterations", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
     from engine.images import load_image
-    from engine.masks import decode_seed_map
+    from engine.segmentation.masks import decode_seed_map
 
     mask = load_image(out)[:, :, 0] > 0
     assert mask.shape == (400, 600) and report["area"] == int(mask.sum()) and report["class_index"] == ESPRESSO

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from engine import methods
 from engine.__main__ import main
-from engine.attribution import METHODS, score_gradient
-from engine.saliency import compute_saliency
+from engine.attribution import methods
+from engine.attribution.registry import METHODS, score_gradient
+from engine.attribution.saliency import compute_saliency
 from engine.views import make_batch
 from tests.conftest import ASSETS, random_image, wrap
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine.attribution.saliency import compute_saliency, predict
 from engine.images import load_image
 from engine.models import ModelLoadError, cuda_math, find_class, imagenet_categories, load_model, set_cuda_math
-from engine.saliency import compute_saliency, predict
 from tests.conftest import ASSETS
 
 CAT_CLASSES = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}

@@ -9,7 +9,6 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import open_page
 
 
-
 def class_model_page() -> AppTest:
     return open_page("pages/class_model.py")
 

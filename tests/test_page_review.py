@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import workspace as ws
+from engine.runs import workspace as ws
 from tests.conftest import open_page
 from tests.test_workspace import edited, make_workspace
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import masks
-from engine import segmentation as seg
+from engine.segmentation import cut as seg
+from engine.segmentation import masks
 from tests.conftest import open_page
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from engine import presets as pre
-from engine import segmentation as seg
+from engine.segmentation import cut as seg
+from engine.segmentation import presets as pre
 from tests.test_segmentation import sparse_seeds, two_colour
 
 
@@ -86,7 +86,7 @@ def test_cut_boxes_of_one_photo_share_its_preparation_and_equal_single_cuts():
 
 
 def test_the_review_queue_key_by_hand():
-    from engine.segment_folder import mask_quality
+    from engine.runs.segment_folder import mask_quality
 
     # 100×50 photo. A box in the middle, 20×10: no side touched, 4% of the photo -> 1 - (0 + 0.04)/2
     assert mask_quality((40, 20, 60, 30), (100, 50)) == 0.98

@@ -1,4 +1,4 @@
-"""Folder runs on Ray (engine.ray_runner) and their faults: the same answers as one process, two nodes
+"""Folder runs on Ray (engine.runs.ray_runner) and their faults: the same answers as one process, two nodes
 joined by address, a killed worker, Ctrl-C and --resume. Every test starts its own Ray and stops it."""
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_ray_jobs_and_one_process_give_the_same_counts_and_boxes(folder, capsys)
 
 
 def test_cpu_nodes_get_a_model_actor_per_four_cpus():
-    from engine.ray_runner import cpu_model_actors
+    from engine.runs.ray_runner import cpu_model_actors
 
     nodes = [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 2.0}},
              {"NodeID": "b", "Alive": True, "Resources": {"CPU": 16.0, "memory": 1e9}},

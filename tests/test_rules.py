@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from engine import rules
-from engine.attribution import score_gradient
+from engine.attribution import rules
+from engine.attribution.registry import score_gradient
+from engine.attribution.saliency import reduce_channels
 from engine.models import load_model
-from engine.saliency import reduce_channels
 
 
 def _linear(rows: list[list[float]]) -> nn.Linear:

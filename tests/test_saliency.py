@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.saliency import REDUCTIONS, compute_saliency, predict, reduce_channels
+from engine.attribution.saliency import REDUCTIONS, compute_saliency, predict, reduce_channels
 from engine.views import make_batch, view_layout
 from tests.conftest import random_image
 
@@ -137,7 +137,7 @@ def gap_convnet():
                                            ("gradcam", 1), ("gradcam", "full"), ("gradient", "full"),
                                            ("smoothgrad", 1)])
 def test_five_classes_in_one_pass_equal_five_single_passes(method, views):
-    from engine.saliency import compute_saliencies
+    from engine.attribution.saliency import compute_saliencies
 
     model = gap_convnet()
     image = random_image(18, 26, seed=6)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import sanity
+from engine.attribution import sanity
 from engine.views import make_batch
 from tests.conftest import ASSETS, random_image
 

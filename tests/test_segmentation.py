@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import gmm, masks
-from engine import segmentation as seg
-from engine.graphcut import banded_cut, boundary_band, cut, pairwise_weights
+from engine.segmentation import cut as seg
+from engine.segmentation import gmm, masks
+from engine.segmentation.graphcut import banded_cut, boundary_band, cut, pairwise_weights
 
 RED, GREY = (200, 30, 30), (60, 60, 60)
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import workspace as ws
-from engine.masks import decode_rle, encode_seed_map
-from engine.presets import PRESETS, segmentation_record
-from engine.segmentation import AUTO_BACKGROUND, AUTO_FOREGROUND, HAND_FOREGROUND, segment
+from engine.runs import workspace as ws
+from engine.segmentation.cut import AUTO_BACKGROUND, AUTO_FOREGROUND, HAND_FOREGROUND, segment
+from engine.segmentation.masks import decode_rle, encode_seed_map
+from engine.segmentation.presets import PRESETS, segmentation_record
 
 ROOT = Path(__file__).resolve().parents[1]
 RED, GREY = (200, 30, 30), (60, 60, 60)
@@ -196,7 +196,7 @@ KILLED_SAVE = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
 import numpy as np
-from engine import workspace
+from engine.runs import workspace
 space = workspace.open_workspace({space!r})
 entry = space.load("cat")
 point = {point!r}

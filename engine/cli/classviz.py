@@ -5,7 +5,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from engine.classviz import PRESETS, get_preset, visualise_class
+from engine.classviz.visualise import PRESETS, get_preset, visualise_class
 from engine.cli.common import add_model_args, model_from_args, print_json
 from engine.images import encode_png
 from engine.models import find_class, imagenet_categories

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.images import load_image
 from engine.catalog import CUDA_MATH, DEFAULT_MODEL, MODEL_NAMES
+from engine.images import load_image
 
 if TYPE_CHECKING:
     from engine.models import LoadedModel

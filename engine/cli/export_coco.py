@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from engine.cli.common import print_json
-from engine.coco import write_coco
-from engine.workspace import open_workspace
+from engine.runs.coco import write_coco
+from engine.runs.workspace import open_workspace
 
 
 def register(subparsers) -> None:

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from engine import batch
+from engine.runs import batch
 
 
 def add_folder_args(parser, *, out: tuple[str, str] = ("RESULTS.jsonl", "one JSON line per photo, written as each finishes")) -> None:
@@ -84,7 +84,7 @@ def run_folder(args, make_stages: Callable[..., object], names: Sequence[str],
 
 
 def _run_on_ray(address: str, make_stages, photos, take, run: FolderRun, ready: Callable[[], None]) -> None:
-    from engine import ray_runner
+    from engine.runs import ray_runner
 
     # Ray's driver prints its own notices ("(raylet) Task ... failed ... will be retried") to sys.stdout:
     # they go to stderr with the progress bar, so that stdout holds only the JSON summary.

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from engine.cli.common import add_model_args, print_json
 from engine.cli.folder import add_folder_args, run_folder
-from engine.localisation import LocaliseJob, annotated_photos, list_images, read_photos, report_from_lines
-from engine.presets import DEFAULT_PRESET, PRESETS, get_preset
+from engine.runs.localisation import LocaliseJob, annotated_photos, list_images, read_photos, report_from_lines
+from engine.segmentation.presets import DEFAULT_PRESET, PRESETS, get_preset
 
 
 def parse_shard(text: str) -> tuple[int, int]:

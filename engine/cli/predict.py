@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from engine.attribution.saliency import predict
 from engine.cli.common import add_model_args, model_from_args, print_json, read_image
-from engine.saliency import predict
 
 
 def register(subparsers) -> None:

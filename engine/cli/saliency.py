@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import attribution
+from engine.attribution import registry as attribution
+from engine.attribution.saliency import REDUCTIONS, compute_saliency
 from engine.cli.common import add_model_args, model_from_args, print_json, read_image
 from engine.models import find_class
-from engine.saliency import REDUCTIONS, compute_saliency
 
 
 def register(subparsers) -> None:

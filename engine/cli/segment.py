@@ -4,13 +4,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from engine.attribution.saliency import compute_saliency, predict
 from engine.cli.common import add_model_args, model_from_args, print_json, read_image
 from engine.images import encode_png
-from engine.masks import decode_seed_map, encode_seed_map
 from engine.models import find_class
-from engine.presets import CHANGED, DEFAULT_PRESET, PRESETS, get_preset, segment_with_preset
-from engine.saliency import compute_saliency, predict
-from engine.segmentation import HARD_QUANTILES
+from engine.segmentation.cut import HARD_QUANTILES
+from engine.segmentation.masks import decode_seed_map, encode_seed_map
+from engine.segmentation.presets import CHANGED, DEFAULT_PRESET, PRESETS, get_preset, segment_with_preset
 
 
 def register(subparsers) -> None:

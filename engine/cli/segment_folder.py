@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.batch import photos_from
 from engine.cli.common import add_model_args, print_json
 from engine.cli.folder import add_folder_args, run_folder
-from engine.localisation import list_images
-from engine.presets import DEFAULT_PRESET, PRESETS, get_preset
-from engine.segment_folder import SegmentJob
+from engine.runs.batch import photos_from
+from engine.runs.localisation import list_images
+from engine.runs.segment_folder import SegmentJob
+from engine.segmentation.presets import DEFAULT_PRESET, PRESETS, get_preset
 
 RESULTS = "results.jsonl"  # in OUT_DIR: one line per photo, what --resume reads
 

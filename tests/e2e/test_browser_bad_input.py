@@ -8,8 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.bad_image_files import all_samples
-from tests.e2e.browser import (caption, error_alert, expect_no_exception, expect_images_decoded, open_page, settle,
-                               shot, upload)
+from tests.e2e.browser import caption, error_alert, expect_images_decoded, expect_no_exception, open_page, settle, shot, upload
 
 pytestmark = pytest.mark.e2e
 LIMIT_MB = 50  # .streamlit/config.toml server.maxUploadSize

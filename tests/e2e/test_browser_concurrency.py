@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from engine.attribution.saliency import compute_saliency
 from engine.images import encode_png, load_image
 from engine.models import load_model
 from engine.render import colourise
-from engine.saliency import compute_saliency
 from tests.e2e.browser import as_npy, caption, download, expect_no_exception, open_page, settle, shot, upload
 from tests.e2e.conftest import ROOT
 

@@ -11,9 +11,19 @@ from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from engine.sanity import DEFAULT_METHODS
-from tests.e2e.browser import (as_png, caption, download, error_alert, expect_images_decoded, expect_no_exception,
-                               open_page, settle, shot, upload)
+from engine.attribution.sanity import DEFAULT_METHODS
+from tests.e2e.browser import (
+    as_png,
+    caption,
+    download,
+    error_alert,
+    expect_images_decoded,
+    expect_no_exception,
+    open_page,
+    settle,
+    shot,
+    upload,
+)
 from tests.e2e.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

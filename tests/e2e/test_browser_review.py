@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from engine.workspace import open_workspace
+from engine.runs.workspace import open_workspace
 from tests.e2e.browser import brush, choose, error_alert, expect_no_exception, open_page, settle, shot, stroke
 from tests.e2e.conftest import ROOT, streamlit_server
 

@@ -5,8 +5,18 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser import (as_npy, as_png, caption, download, expect_no_exception, expect_images_decoded,
-                               open_page, settle, shot, upload)
+from tests.e2e.browser import (
+    as_npy,
+    as_png,
+    caption,
+    download,
+    expect_images_decoded,
+    expect_no_exception,
+    open_page,
+    settle,
+    shot,
+    upload,
+)
 from tests.e2e.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,19 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser import (as_json, as_png, brush, download, error_alert, expect_no_exception, image_sources,
-                               open_page, settle, shot, stroke)
+from tests.e2e.browser import (
+    as_json,
+    as_png,
+    brush,
+    download,
+    error_alert,
+    expect_no_exception,
+    image_sources,
+    open_page,
+    settle,
+    shot,
+    stroke,
+)
 
 pytestmark = pytest.mark.e2e
 CAT_WH = (451, 300)  # the default demo photo

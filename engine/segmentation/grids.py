@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from engine.graphcut import pairwise_weights
+from engine.segmentation.graphcut import pairwise_weights
 
 GAMMA_SHORT_SIDE = 256  # γ is given at a 256-pixel short side and scaled with each grid's short side
 

@@ -1,10 +1,10 @@
 """The reviewed masks of a workspace as a COCO instances data set (Lin et al. 2014, "Microsoft COCO", §3).
 
 One image entry per photo, one annotation per non-empty mask (the newest version's), its
-segmentation an uncompressed RLE ``{"size": [H, W], "counts": [...]}`` (``engine.masks``), which
+segmentation an uncompressed RLE ``{"size": [H, W], "counts": [...]}`` (``engine.segmentation.masks``), which
 ``pycocotools.coco.COCO.annToMask`` reads. Categories are the ImageNet classes used, ``id`` = class
 index + 1 (COCO ids start at 1), with their WordNet ids. The masks are the segmentation of
-Simonyan, Vedaldi & Zisserman (2013, §3.2), refined and accepted in ``engine.workspace``.
+Simonyan, Vedaldi & Zisserman (2013, §3.2), refined and accepted in ``engine.runs.workspace``.
 """
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from engine.masks import encode_rle
-from engine.segmentation import bounding_box
-from engine.workspace import Workspace
+from engine.runs.workspace import Workspace
+from engine.segmentation.cut import bounding_box
+from engine.segmentation.masks import encode_rle
 
 INCLUDE = ("accepted", "all")  # accepted: only the masks a person accepted; all: the newest of every photo
 
 
 def export_coco(workspace: Workspace, *, include: str = "accepted") -> dict:
     """The COCO instances dict of the workspace's photos (``include``: "accepted" or "all")."""
-    from engine.localisation import imagenet_wnids  # imports torch: only when exporting
     from engine.models import imagenet_categories
+    from engine.runs.localisation import imagenet_wnids  # imports torch: only when exporting
 
     if include not in INCLUDE:
         raise ValueError(f"include is {' or '.join(INCLUDE)}; got {include!r}.")

@@ -4,7 +4,7 @@
   alternating 0s and 1s, starting with 0s, over the mask read column by column (Fortran order), as
   ``pycocotools`` writes it for ``iscrowd=1``.
 - Boxes: ``(x0, y0, x1, y1)`` in pixels with x1, y1 exclusive; IoU as the ILSVRC protocol counts it.
-- Seed maps: an 8-bit palette PNG whose pixel values are the codes of ``engine.segmentation``
+- Seed maps: an 8-bit palette PNG whose pixel values are the codes of ``engine.segmentation.cut``
   (0 none, 1 hand background, 2 hand foreground, 3 automatic background, 4 automatic foreground,
   5/6 automatic hard background/foreground); the palette only makes them visible in a viewer.
   A greyscale PNG with the same values reads the same.
@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from engine.images import MAX_PIXELS
-from engine.segmentation import AUTO_HARD_FOREGROUND, HAND_BACKGROUND, HAND_CODES, HAND_FOREGROUND, NONE
+from engine.segmentation.cut import AUTO_HARD_FOREGROUND, HAND_BACKGROUND, HAND_CODES, HAND_FOREGROUND, NONE
 
 SEED_COLOURS = (  # RGB per code, for the PNG palette and for overlays
     (0, 0, 0),  # 0 none

@@ -1,4 +1,4 @@
-"""The stages of ``engine.batch`` on a Ray cluster (§3.2 at folder scale, Simonyan et al. 2013).
+"""The stages of ``engine.runs.batch`` on a Ray cluster (§3.2 at folder scale, Simonyan et al. 2013).
 
 Ray core, not Ray Data: a photo's line needs its model stage and its cuts together, lines must
 stream out as photos finish (for ``--resume``), and the cuts of one photo fan out from its model
@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterable
 
-from engine.batch import Line, Photo, propose_or_fail
+from engine.runs.batch import Line, Photo, propose_or_fail
 
 RETRIES = 5  # a cut or model call is retried this often when its worker process dies
 CPUS_PER_MODEL_ACTOR = 4  # CPU-only nodes: the model stage is about a quarter of a photo's work
@@ -132,7 +132,7 @@ class _ModelActor:
     """Holds one network; ``propose`` is the model stage of one photo."""
 
     def __init__(self, make_stages):
-        from engine.batch import one_thread
+        from engine.runs.batch import one_thread
 
         self._threads = one_thread()
         self._threads.__enter__()  # for the actor's life: the model stage on one thread, as everywhere

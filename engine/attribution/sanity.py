@@ -24,11 +24,11 @@ import torch
 from scipy import stats
 from torch import nn
 
-from engine.attribution import get_method
-from engine.methods import make_baseline
+from engine.attribution.methods import make_baseline
+from engine.attribution.registry import get_method
+from engine.attribution.rules import share_copy
+from engine.attribution.saliency import reduce_channels
 from engine.models import LoadedModel, as_numpy
-from engine.rules import share_copy
-from engine.saliency import reduce_channels
 from engine.views import make_batch, normalise
 
 OnStep = Callable[[int, int], None]

@@ -57,5 +57,3 @@ def gradient(model: LoadedModel, batch: torch.Tensor, target: int) -> tuple[torc
     """Simonyan et al. (2013) §3.1: the plain gradient of the class score."""
     return score_gradient(model.module, batch, target)
 
-
-from engine import rules, methods  # noqa: E402,F401  registers deconvnet, guided, smoothgrad, integrated-gradients, gradcam

@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from engine import segmentation as seg
-from engine.segmentation import Segmentation
+from engine.segmentation import cut as seg
+from engine.segmentation.cut import Segmentation
 
 SEED_RULES = ("quantile", "level")
 
@@ -36,7 +36,7 @@ class Preset:
 
     name: str
     summary: str  # one line for help texts and tables
-    method: str = "gradient"  # saliency method (engine.attribution.METHODS)
+    method: str = "gradient"  # saliency method (engine.attribution.registry.METHODS)
     views: int | str = 10  # 1 (centre crop), 10 (the paper's sub-images) or "full" (the whole photo)
     smoothing: float = 0.0  # Gaussian σ before seeding, as a fraction of the map's long side; 0 = the raw map
     seeds: str = "quantile"  # "quantile": fg/bg are quantiles of the map; "level": fractions of its maximum
@@ -162,7 +162,7 @@ def segment_with_preset(image_hwc: np.ndarray, saliency_hw: np.ndarray, preset: 
 
 
 def prepare_for(image_hwc: np.ndarray, preset: Preset) -> seg.PreparedImage:
-    """What every cut of this photo under this preset shares (``engine.grids``)."""
+    """What every cut of this photo under this preset shares (``engine.segmentation.grids``)."""
     return seg.prepare_image(image_hwc, max_side=preset.max_side, coarse_side=preset.coarse_side, gamma=preset.gamma)
 
 
@@ -187,7 +187,7 @@ def segmentation_record(result: Segmentation, *, class_index: int, label: str, m
                         preset: Preset) -> dict:
     """The JSON the page downloads and ``segment-folder`` writes: box, class, model, the preset and its
     settings, and the mask as COCO RLE; with the seed map PNG it resumes the work on the page."""
-    from engine.masks import encode_rle  # engine.masks imports engine.segmentation, not this module
+    from engine.segmentation.masks import encode_rle  # engine.segmentation.masks imports engine.segmentation.cut, not this module
 
     h, w = result.is_foreground_hw.shape
     return {"bbox": None if result.bbox is None else list(result.bbox), "class_index": int(class_index), "label": label,
@@ -233,7 +233,7 @@ def restore_saved(result: Segmentation, record: dict, *, preset: Preset, class_i
     with the same settings and class on a photo of the same size; else None. A saved mask is shown as
     it was saved: recomputing it elsewhere (another machine, another CPU thread count) can move a
     pixel, and a person resuming their work expects to see exactly what they downloaded."""
-    from engine.masks import decode_rle
+    from engine.segmentation.masks import decode_rle
 
     try:
         saved_preset, saved_class = preset_from_record(record)

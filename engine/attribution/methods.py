@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
-from engine.attribution import register, score_gradient
+from engine.attribution import rules
+from engine.attribution.registry import register, score_gradient
 from engine.models import LoadedModel
-from engine import rules  # module import: engine.attribution imports this module at its end
 from engine.views import make_batch, normalise
 
 BASELINES = ("black", "blurred")

@@ -3,7 +3,7 @@ segmentation page downloads, so that any of them can be opened on the page, or i
 workspace, and refined by hand.
 
 For ``<stem>.<ext>`` the output folder gets ``<stem>_mask.png`` (255 = object), ``<stem>_seeds.png``
-(the seed map, palette PNG of seed codes) and ``<stem>.json`` (``engine.presets.segmentation_record``
+(the seed map, palette PNG of seed codes) and ``<stem>.json`` (``engine.segmentation.presets.segmentation_record``
 plus ``image``, the photo's file name, and ``quality``, the review queue's sort key). Each file is
 written aside and renamed into place, so a killed run never leaves half a file.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.batch import Proposal
-from engine.images import encode_png, load_image
-from engine.masks import encode_seed_map
 from engine.catalog import DEFAULT_MODEL
-from engine.presets import Preset, segment_with_preset, segmentation_record
+from engine.images import encode_png, load_image
+from engine.runs.batch import Proposal
+from engine.segmentation.masks import encode_seed_map
+from engine.segmentation.presets import Preset, segment_with_preset, segmentation_record
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class SegmentStages:
         self.finish = functools.partial(cut_photo, preset=job.preset)
 
     def propose(self, photo) -> Proposal:
-        from engine.saliency import compute_saliency, predict
+        from engine.attribution.saliency import compute_saliency, predict
 
         image_hwc = load_image(photo.data)
         target = self.job.class_index

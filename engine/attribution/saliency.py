@@ -13,7 +13,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from engine import attribution, methods
+from engine.attribution import methods
+from engine.attribution import registry as attribution
 from engine.models import LoadedModel, as_numpy
 from engine.views import check_views, make_batch, place_full_view, place_views
 

@@ -8,7 +8,7 @@ runs anywhere. ``Stages.assemble`` makes the photo's JSON line from both.
 Two runners drive the stages:
 - ``run_local``: the model stage in this process, the cuts in ``jobs`` worker processes (spawned:
   they never import torch), the model working on the next photo while the cuts run;
-- ``engine.ray_runner.run_ray``: model actors (one per GPU, or one per four CPUs of a node) and cut
+- ``engine.runs.ray_runner.run_ray``: model actors (one per GPU, or one per four CPUs of a node) and cut
   tasks on a Ray cluster, local or joined by address.
 
 Lines come back in order of completion through ``on_line``; a photo that cannot be read is a line

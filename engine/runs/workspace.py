@@ -10,7 +10,7 @@ chosen by the server operator::
     WORKSPACE/refinements/<stem>/v0001/{record.json,mask.png,seeds.png}
         each later version (v0002, ...), status "refined" or "accepted", immutable once written
 
-``<stem>.json`` is ``engine.presets.segmentation_record`` plus ``"image"`` (the photo's name inside
+``<stem>.json`` is ``engine.segmentation.presets.segmentation_record`` plus ``"image"`` (the photo's name inside
 ``images/``) and ``"quality"`` (0..1 or null; lower: the mask is more likely bad). A saved
 ``record.json`` adds ``"version"``, ``"status"`` and ``"saved_at"``, its mask RLE, box and area
 recomputed from the mask.
@@ -42,8 +42,8 @@ import numpy as np
 from PIL import Image
 
 from engine.images import MAX_PIXELS, encode_png, load_image
-from engine.masks import decode_seed_map, encode_rle, encode_seed_map
-from engine.segmentation import AUTO_HARD_FOREGROUND, bounding_box
+from engine.segmentation.cut import AUTO_HARD_FOREGROUND, bounding_box
+from engine.segmentation.masks import decode_seed_map, encode_rle, encode_seed_map
 
 STATUSES = ("automatic", "refined", "accepted")  # version 0 is always "automatic"
 SAVED_STATUSES = ("refined", "accepted")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.attribution import register, score_gradient
+from engine.attribution.registry import register, score_gradient
 from engine.models import LoadedModel, as_numpy
 from engine.views import denormalise, make_batch
 

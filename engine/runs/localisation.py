@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from engine import batch
-from engine.batch import Proposal
-from engine.images import load_image
-from engine.masks import box_iou
 from engine.catalog import DEFAULT_MODEL
-from engine.presets import Preset, cut_boxes
+from engine.images import load_image
+from engine.runs import batch
+from engine.runs.batch import Proposal
+from engine.segmentation.masks import box_iou
+from engine.segmentation.presets import Preset, cut_boxes
 
 if TYPE_CHECKING:
     from engine.models import LoadedModel
@@ -147,7 +147,7 @@ def annotated_class(annotation: Annotation) -> int:
 
 
 class SaliencyLocaliser:
-    """Boxes from a preset (``engine.presets``): the model stage makes the classes' maps in one batched
+    """Boxes from a preset (``engine.segmentation.presets``): the model stage makes the classes' maps in one batched
     pass (``propose``), the cut stage turns each map into a box (``finish``, no model: it can run in
     another process). Classes are the top-k of the classifier's centre view, as in its testing."""
 
@@ -156,7 +156,7 @@ class SaliencyLocaliser:
         self.finish = functools.partial(cut_boxes, preset=preset)  # picklable: it may run in a worker process
 
     def propose(self, image_hwc: np.ndarray, *, top: int = 5, classes: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
-        from engine.saliency import compute_saliencies, predict  # torch: only where the model runs
+        from engine.attribution.saliency import compute_saliencies, predict  # torch: only where the model runs
 
         if classes is None:
             classes = [p.index for p in predict(self.model, image_hwc, top=top, views=1)]
@@ -199,7 +199,7 @@ class LocaliseJob:
 
 
 class LocaliseStages:
-    """The two stages of ``engine.batch`` for the ILSVRC protocol: the photo's guesses and their maps,
+    """The two stages of ``engine.runs.batch`` for the ILSVRC protocol: the photo's guesses and their maps,
     then a box per guess; the line is ``{"image", "guesses": [{"class", "bbox", "correct"}],
     "centre_box_correct"}``. A photo's ``extra`` is its Annotation."""
 
@@ -237,7 +237,7 @@ def annotated_photos(images: Sequence[Path], annotations_dir: str | Path) -> tup
 
 
 def read_photos(paths: Sequence[Path], annotations_dir: str | Path):
-    """The photos for ``engine.batch``, each with its annotation."""
+    """The photos for ``engine.runs.batch``, each with its annotation."""
     return batch.photos_from(paths, lambda path: read_annotation(Path(annotations_dir) / f"{path.stem}.xml"))
 
 

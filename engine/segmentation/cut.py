@@ -1,13 +1,13 @@
 """Weakly supervised segmentation from class saliency, Simonyan, Vedaldi & Zisserman (2013), §3.2.
 
 Saliency quantiles give seeds (foreground above the 95% quantile, background below the 30%), the
-seeds fit two colour mixtures (``engine.gmm``), and a GrabCut-style graph cut (Boykov & Jolly 2001,
+seeds fit two colour mixtures (``engine.segmentation.gmm``), and a GrabCut-style graph cut (Boykov & Jolly 2001,
 Rother et al. 2004) labels every pixel: unary = -log likelihood under each mixture, pairwise =
 contrast-sensitive Potts ``γ·exp(-β‖z_p - z_q‖²)/dist(p, q)`` on the 8-neighbourhood with
 ``β = 1/(2⟨‖z_p - z_q‖²⟩)``. The largest connected component of the foreground is the object and its
 bounding box the localisation.
 
-Seed maps are uint8 (H, W) arrays of the codes below (saved as a palette PNG by ``engine.masks``).
+Seed maps are uint8 (H, W) arrays of the codes below (saved as a palette PNG by ``engine.segmentation.masks``).
 Hand seeds are hard constraints and override automatic ones; automatic seeds only fit the colour
 models, except the optional hard ones (the reference code's 99.5% / 0.5% quantiles).
 
@@ -15,7 +15,7 @@ Resolution and speed: colour models and unaries use the pixels at the working si
 size up to ``max_side`` (512 px long side; larger photos are cut at 512 px and the mask upsampled,
 hard seeds re-imposed at full resolution). The GrabCut rounds (cut, re-fit, cut, ...) cut a coarse
 grid, long side ``coarse_side`` (160 px), whose unaries are the cell means of the working-size ones,
-re-using the search trees between rounds (``engine.graphcut.GridCut``); one banded cut then
+re-using the search trees between rounds (``engine.segmentation.graphcut.GridCut``); one banded cut then
 re-labels a band a few pixels wide around that boundary at the working size. γ is given at a
 256-pixel short side (the reference code's γ=150 there) and scaled linearly with each grid's short
 side: unaries add up over the area (∝ side²) and the Potts term over the boundary (∝ γ·side), so
@@ -31,9 +31,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from engine.gmm import COMPONENTS, EM_ITERATIONS, MAX_SAMPLES, GaussianMixture, fit_gmm, log_likelihood
-from engine.graphcut import GridCut, banded_cut, boundary_band
-from engine.grids import GAMMA_SHORT_SIDE, PreparedImage, downscale, prepare_image, resize_codes, upsample  # noqa: F401
+from engine.segmentation.gmm import COMPONENTS, EM_ITERATIONS, MAX_SAMPLES, GaussianMixture, fit_gmm, log_likelihood
+from engine.segmentation.graphcut import GridCut, banded_cut, boundary_band
+from engine.segmentation.grids import GAMMA_SHORT_SIDE, PreparedImage, downscale, prepare_image, resize_codes, upsample  # noqa: F401
 
 NONE, HAND_BACKGROUND, HAND_FOREGROUND = 0, 1, 2  # what a person paints: hard constraints
 AUTO_BACKGROUND, AUTO_FOREGROUND = 3, 4  # saliency quantiles: fit the colour models only

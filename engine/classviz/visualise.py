@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine import parameterisations, transforms
-from engine.classviz_step import make_score_gradient
+from engine.classviz import parameterisations, transforms
+from engine.classviz.step import make_score_gradient
 from engine.models import LoadedModel, as_numpy
 from engine.views import denormalise, normalise
 

@@ -1,0 +1,115 @@
+"""The engine's layout: a package per part of the paper, imports only downwards, no circle, no UI.
+
+core (``engine/*.py``) ← attribution ← classviz / segmentation ← runs ← cli: a module may import
+from its own package and from the layers before it, never from a later one or a sibling.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = {"core": 0, "attribution": 1, "classviz": 2, "segmentation": 2, "runs": 3, "cli": 4}
+
+
+def engine_modules() -> list[str]:
+    names = []
+    for path in sorted((ROOT / "engine").rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        names.append(".".join(parts))
+    return names
+
+
+MODULES = engine_modules()
+
+
+def module_path(name: str) -> Path:
+    path = ROOT.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def engine_imports(name: str) -> set[str]:
+    """The engine modules ``name`` imports, anywhere in it (a lazy import inside a function counts):
+    ``from engine.x import y`` is an import of ``engine.x.y`` when that is a module, else of ``engine.x``."""
+    found = set()
+    for node in ast.walk(ast.parse(module_path(name).read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("engine"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("engine"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in MODULES else node.module)
+    return {m for m in found if m in MODULES} - {name}
+
+
+def layer(name: str) -> tuple[str, int]:
+    parts = name.split(".")
+    package = parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS) else "core"
+    if name == "engine.__main__":
+        return "cli", LAYERS["cli"]
+    return package, LAYERS[package]
+
+
+def test_every_import_points_down_the_layers():
+    offenders = []
+    for name in MODULES:
+        package, level = layer(name)
+        for target in engine_imports(name):
+            other, other_level = layer(target)
+            if other != package and (other_level > level or (other_level == level and package != "core")):
+                offenders.append(f"{name} ({package}) imports {target} ({other})")
+    assert offenders == []
+
+
+def test_there_is_no_import_circle():
+    graph = {name: engine_imports(name) for name in MODULES}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    circles = []
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(graph[name]):
+            if state.get(target) == 1:
+                circles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, path + [target])
+        state[name] = 2
+
+    for name in MODULES:
+        if name not in state:
+            visit(name, [name])
+    assert circles == []
+
+
+def test_each_package_opens_with_what_it_is_and_what_it_may_import():
+    for package in ("attribution", "classviz", "segmentation", "runs"):
+        doc = ast.get_docstring(ast.parse((ROOT / "engine" / package / "__init__.py").read_text())) or ""
+        assert "§" in doc and "May import" in doc, package
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter_without_streamlit():
+    """Each module imported as the first engine module of the interpreter (the engine's modules are
+    dropped between imports; torch and the rest stay loaded): a circle that only bites from one entry
+    point fails here; and nothing in the engine pulls in streamlit."""
+    script = f"""
+import importlib, json, sys, traceback
+failures = {{}}
+for name in {MODULES!r}:
+    for loaded in [m for m in sys.modules if m == "engine" or m.startswith("engine.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception:
+        failures[name] = traceback.format_exc(limit=3)
+print(json.dumps({{"failures": failures, "streamlit": sorted(m for m in sys.modules if m.split(".")[0] == "streamlit")}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["failures"] == {}
+    assert report["streamlit"] == []
