@@ -42,6 +42,10 @@ def run_folder(args, make_stages: Callable[..., object], names: Sequence[str],
     ``photos(names)`` reads them. Ctrl-C stops cleanly: the lines so far are kept for --resume."""
     if args.resume and args.out is None:
         raise ValueError("--resume needs --out: the results file to resume.")
+    if args.ray not in (None, "local"):
+        from engine.runs.ray_cluster import check_cluster
+
+        check_cluster(args.ray)  # a wrong address or token: one line in about a second, before any bar
     writer = batch.LineWriter(args.out, resume=args.resume)
     run = FolderRun(lines=list(writer.kept))
     todo = [n for n in names if n not in writer.done]
@@ -77,8 +81,9 @@ def run_folder(args, make_stages: Callable[..., object], names: Sequence[str],
         print(f"\nstopped: {len(run.lines)} photos are in {args.out or '(no --out)'}; "
               "run again with --resume to finish", file=sys.stderr)
         raise SystemExit(130) from None
-    bar.close()
-    writer.close()
+    finally:
+        bar.close()  # before main prints an error: a bar left open was drawn again under the error line
+        writer.close()
     run.seconds, run.startup_seconds, run.new = time.perf_counter() - started[0], started[0] - loading, len(todo)
     return run
 

@@ -1,7 +1,8 @@
 """Folder-scale work on the paper's §3.2 (Simonyan, Vedaldi & Zisserman 2013): ``batch`` runs a
 model stage and a cut stage over many photos in one process (``--jobs``), ``ray_runner`` the same
-stages on a Ray cluster, ``localisation`` the ILSVRC localisation protocol, ``segment_folder`` the
-segmentation of a folder for review, ``workspace`` the versioned review queue, ``coco`` its export.
+stages on a Ray cluster (``ray_cluster``: why joining one would fail, in one line),
+``localisation`` the ILSVRC localisation protocol, ``segment_folder`` the segmentation of a folder
+for review, ``workspace`` the versioned review queue, ``coco`` its export.
 The driver's side imports no torch (only the model stage does, where it runs), so this package
 imports none of its members here. May import: core, ``attribution``, ``classviz``, ``segmentation``.
 """

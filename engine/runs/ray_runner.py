@@ -20,6 +20,7 @@ import os
 from typing import Callable, Iterable
 
 from engine.runs.batch import Line, Photo, propose_or_fail
+from engine.runs.ray_cluster import join_error
 
 RETRIES = 5  # a cut or model call is retried this often when its worker process dies
 CPUS_PER_MODEL_ACTOR = 4  # CPU-only nodes: the model stage is about a quarter of a photo's work
@@ -27,8 +28,11 @@ CPUS_PER_MODEL_ACTOR = 4  # CPU-only nodes: the model stage is about a quarter o
 
 def start(address: str | None):
     """Join the cluster at ``address`` ("auto", "HOST:PORT", "ray://..."), or start a local instance
-    on this machine's cores when ``address`` is None. Returns whether we started it (and must stop it)."""
+    on this machine's cores when ``address`` is None. Returns whether we started it (and must stop it).
+    ``ray_cluster.check_cluster(address)`` first says at once why joining would fail; here a failure
+    after Ray's retries is one ValueError line too, a rejected token named as such."""
     import ray
+    from ray.exceptions import AuthenticationError
 
     if ray.is_initialized():
         return False
@@ -38,8 +42,8 @@ def start(address: str | None):
     else:
         try:
             ray.init(address=address, **quiet)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"Cannot join the Ray cluster at {address!r}: {exc}") from None
+        except (ConnectionError, ValueError, RuntimeError, AuthenticationError) as exc:
+            raise join_error(address, exc) from None
     return True
 
 
