@@ -4,8 +4,8 @@ their saliency maps; Fig. 3: photo, map, mask), and a caption saying what made t
 method, settings).
 
 One layout, three files: PNG (the figure's pixels), SVG (each panel an embedded PNG, every label and the
-caption real text, editable on a slide) and PDF (the PNG's pixels on a page, for LaTeX). Display only:
-no model, no torch.
+caption real text, editable on a slide) and PDF (the PNG's pixels on a page, for LaTeX). ``html_grid``
+lays out a web page's gallery the same way (pictures, caption, link). Display only: no model, no torch.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import base64
 import io
 from dataclasses import dataclass
 from functools import lru_cache
+from html import escape as escape_html
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -212,3 +213,38 @@ def figure_svg(figure: Figure) -> str:
                      f'fill="rgb{INK}"{anchor}>{escape(text)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+# ---------------------------------------------------------------- the same idea on a web page
+@dataclass(frozen=True)
+class WebTile:
+    """One cell of a web gallery: its pictures (``src`` URLs, top to bottom), caption and link."""
+
+    sources: tuple[str, ...]
+    caption: str
+    href: str | None = None
+    link_text: str = "Open in its page"
+
+
+def data_uri(data: bytes, mime: str = "image/jpeg") -> str:
+    """A picture inside the page itself: no request per picture, on screen with the page's own message."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def html_grid(tiles, *, columns: int) -> str:
+    """Tiles as a grid of figures (pictures, caption, link) in ``columns`` equal columns, two on a narrow
+    screen; every text and URL escaped."""
+    if columns < 1:
+        raise ValueError(f"columns must be at least 1; got {columns}.")
+    cells = []
+    for tile in tiles:
+        pictures = "".join(f'<img src="{escape_html(src)}" alt="{escape_html(tile.caption)}">' for src in tile.sources)
+        link = "" if tile.href is None else f'<a href="{escape_html(tile.href)}" target="_self">{escape_html(tile.link_text)}</a>'
+        cells.append(f"<figure>{pictures}<figcaption>{escape_html(tile.caption)}</figcaption>{link}</figure>")
+    style = (".gallery{display:grid;grid-template-columns:repeat(var(--columns),minmax(0,1fr));gap:0.9rem;margin-bottom:0.5rem}"
+             ".gallery figure{margin:0}.gallery img{width:100%;display:block;margin-bottom:0.25rem;border-radius:0.25rem}"
+             ".gallery figcaption{font-size:0.8rem;opacity:0.75;line-height:1.3;margin-bottom:0.2rem}"
+             ".gallery a{font-size:0.85rem}"
+             "@media (max-width:700px){.gallery{grid-template-columns:repeat(2,minmax(0,1fr))}}")
+    # the style is the same in every grid (a page's styles are global): the column count is the grid's own
+    return f'<style>{style}</style><div class="gallery" style="--columns:{int(columns)}">{"".join(cells)}</div>'

@@ -111,3 +111,15 @@ def test_bad_panels_are_refused_with_a_message(rows, message):
 def test_panel_height_is_bounded():
     with pytest.raises(ValueError, match="panel_height"):
         make_figure([[(solid(4, 4, (0, 0, 0)), "")]], caption="", panel_height=5)
+
+
+def test_a_web_gallery_escapes_its_text_and_links_and_keeps_its_own_column_count():
+    tiles = [figures.WebTile((figures.data_uri(b"\xff\xd8jpeg"),), 'a "cat" <b>', href="/saliency?image=cat&class=281"),
+             figures.WebTile(("a.jpg", "b.jpg"), "two pictures")]
+    page = figures.html_grid(tiles, columns=6)
+    assert page.count("<figure>") == 2 and page.count("<img ") == 3 and 'style="--columns:6"' in page
+    assert "&lt;b&gt;" in page and "<b>" not in page and 'alt="a &quot;cat&quot; &lt;b&gt;"' in page
+    assert 'href="/saliency?image=cat&amp;class=281"' in page and page.count("<a ") == 1
+    assert 'src="data:image/jpeg;base64,/9hqcGVn"' in page
+    with pytest.raises(ValueError, match="columns"):
+        figures.html_grid(tiles, columns=0)

@@ -115,3 +115,16 @@ def test_a_tile_made_again_now_is_the_shipped_tile(tile_id, embedded_model, tmp_
     difference = np.abs(old - new)
     assert difference.mean() <= MEAN_TOLERANCE and np.percentile(difference, 99.9) <= P999_TOLERANCE, (
         f"{tile_id}: mean |Δ| {difference.mean():.2f}, 99.9th percentile {np.percentile(difference, 99.9):.0f}")
+
+
+def test_a_manifest_cannot_point_the_home_page_at_other_files(tmp_path):
+    folder = tmp_path / "gallery"
+    folder.mkdir()
+    (folder / MANIFEST).write_text(json.dumps({"tiles": [{"id": "x", "section": "4", "file": "../../etc/passwd", "photo": "../secret"}]}))
+    tile = read_gallery(folder).tiles[0]
+    with pytest.raises(ValueError, match="outside the gallery folder"):
+        read_gallery(folder).picture(tile)
+    with pytest.raises(ValueError, match="not a demo photo"):
+        read_gallery(folder).photo(tile)
+    shipped = read_gallery()  # the app's own, by default
+    assert shipped.folder == SHIPPED and shipped.photo(shipped.section("3.1")[0]) == (ASSETS / "cat.jpg").read_bytes()

@@ -5,9 +5,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.common import add_model_args, model_from_args, print_json
-from engine.runs.gallery import MANIFEST, build_gallery, gallery_specs
-
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+from engine.runs.gallery import ASSETS, MANIFEST, build_gallery, gallery_specs
 
 
 def register(subparsers) -> None:

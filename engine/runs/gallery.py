@@ -28,6 +28,7 @@ import numpy as np
 from engine.catalog import DEFAULT_MODEL
 
 MANIFEST = "manifest.json"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"  # the app's demo photos; its shipped gallery is ASSETS / "gallery"
 COMMAND = "python -m engine gallery"
 SECTIONS = (  # (id, title, what the paper shows there)
     ("2", "Class model visualisation", "Figure 1: the image that maximises each class score, S_c(I) − λ‖I‖², from the zero image"),
@@ -90,7 +91,21 @@ class Gallery:
         return tuple(t for t in self.tiles if t["section"] == section)
 
     def path(self, tile: dict) -> Path:
-        return self.folder / tile["file"]
+        """The tile's file, which must lie in the gallery's folder (a manifest names no other file)."""
+        path = (self.folder / tile["file"]).resolve()
+        if not path.is_relative_to(self.folder.resolve()):
+            raise ValueError(f"The manifest names {tile['file']!r}, outside the gallery folder.")
+        return path
+
+    def picture(self, tile: dict) -> bytes:
+        """The tile's JPEG."""
+        return self.path(tile).read_bytes()
+
+    def photo(self, tile: dict) -> bytes:
+        """The demo photo a tile was made from, beside the gallery folder (``ASSETS``), as a JPEG."""
+        if not re.fullmatch(r"[a-z0-9_]+", tile["photo"] or ""):
+            raise ValueError(f"The manifest names the photo {tile['photo']!r}, not a demo photo's stem.")
+        return (self.folder.parent / f"{tile['photo']}.jpg").read_bytes()
 
 
 def gallery_specs(*, photos: Sequence[str] = PHOTOS, classviz: Sequence[tuple[str, int]] = CLASSVIZ,
@@ -303,7 +318,7 @@ def spec_of(tile: dict, *, top1: bool = False) -> TileSpec:
     return dataclasses.replace(spec, class_index=None) if top1 and spec.photo is not None else spec
 
 
-def read_gallery(folder: str | Path) -> Gallery:
+def read_gallery(folder: str | Path = ASSETS / "gallery") -> Gallery:
     """The gallery in ``folder`` (its manifest); a missing or broken manifest is a ValueError."""
     folder = Path(folder)
     try:
