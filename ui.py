@@ -396,12 +396,6 @@ MODEL_PARAMS = (UrlParam("model", MODEL_KEY, one_of(MODEL_NAMES), default=DEFAUL
                 UrlParam("weights", WEIGHTS_KEY, one_of(UI_WEIGHTS), default=UI_WEIGHTS[0]))
 
 
-def page_link(page: str, params: Mapping[str, str]) -> str:
-    """The path and query that open ``page`` (its URL path, "" for home) with ``params``, relative to the app."""
-    query = urlencode(dict(params))
-    return f"{page}{'?' + query if query else ''}"
-
-
 def copy_link(container: Any = None) -> None:
     """A "Link to this view" popover: this page's address with its parameters, and the code box's copy button.
     Call it after the page's ``keep_in_url``; ``container`` places it higher up the page."""
