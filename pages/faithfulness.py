@@ -103,11 +103,11 @@ if check is not None:
     def figure():
         """Adebayo et al.'s layout: a row per method, the trained model's map, then each randomised stage."""
         photo = centre(model, key, image.image_hwc, image.digest)
-        rows = [[(photo, "centre view"), *((colourise(m), f"{method} · {stage} · ρ {rho:.2f}")
-                                           for m, stage, rho in zip(check.maps[method], check.stages, check.correlations[method]))]
+        rows = [[(photo, f"{method}: centre view"), *((colourise(m), f"{stage} · ρ {rho:.2f}".replace("nan", "–"))
+                                                      for m, stage, rho in zip(check.maps[method], check.stages, check.correlations[method]))]
                 for method in methods]
         scores = "; ".join(f"{r.method}: deletion AUC {r.deletion_auc:.3f}, insertion AUC {r.insertion_auc:.3f}" for r in results)
-        return make_figure(rows, panel_height=128, caption=(
+        return make_figure(rows, panel_height=160, caption=(
             f"Model randomisation (Adebayo et al. 2018), cascading from the logits down, {stages} stages; ρ is each map's "
             f"Spearman rank correlation with the trained model's. Deletion / insertion (Petsiuk et al. 2018), {step} pixels "
             f"a step: {scores}. Model {ui.model_caption(model)}; class {target} “{model.categories[target]}”; "
