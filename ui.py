@@ -62,10 +62,11 @@ def model_key(model: LoadedModel) -> str:
     return f"{model.name}|{model.weights}|{model.device}"
 
 
-def sidebar() -> LoadedModel:
-    """Model and weights choice; a model that cannot load is reported and the embedded one used."""
+def sidebar(container: Any = None) -> LoadedModel:
+    """Model and weights choice; a model that cannot load is reported and the embedded one used. ``container``:
+    a place in the sidebar kept for them (app.py draws the page first)."""
     st.session_state[ROUTED_KEY] = True
-    with st.sidebar:
+    with container if container is not None else st.sidebar:
         restore_from_url(*MODEL_PARAMS)
         st.selectbox("Model", MODEL_NAMES, key=MODEL_KEY, help=(
             "efficientnet_lite0 ships its ImageNet weights and works offline. torchvision:vgg16 is the "
