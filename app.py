@@ -1,7 +1,10 @@
-"""Router: page config, the shared sidebar (model, device), and the pages."""
-import streamlit as st
+"""Router: page config, the pages, and the shared sidebar (model, device).
 
-import ui
+The page runs before the sidebar is drawn (Streamlit puts the sidebar in its place whenever it is drawn):
+``ui`` imports torch, which takes seconds in a fresh server process, and the home page draws the shipped
+gallery without it. A page that needs the model imports ``ui`` itself.
+"""
+import streamlit as st
 
 st.set_page_config(page_title="Deep Inside ConvNets", page_icon=":material/visibility:", layout="wide")
 
@@ -16,5 +19,11 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-ui.sidebar()
-navigation.run()
+st.session_state["_routed_by_app"] = True  # ui.ROUTED_KEY: this run has app.py's frame
+frame = st.sidebar.container()  # the model's place, above what a page puts in the sidebar
+try:
+    navigation.run()
+finally:  # also after st.stop() in a page
+    import ui
+
+    ui.sidebar(frame)

@@ -9,19 +9,23 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import urlencode
 
 import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from engine.attribution import compute_saliency, predict
+from engine.figures import Figure, figure_pdf, figure_png, figure_svg
 from engine.images import ImageError, encode_png, load_image
-from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, ModelLoadError, cuda_math, load_model
+from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, ModelLoadError, cuda_math, find_class, load_model
 from engine.render import display_shape, fit
 from engine.segmentation import masks, presets
 from engine.segmentation.cut import HAND_BACKGROUND, HAND_FOREGROUND, NONE
@@ -58,15 +62,18 @@ def model_key(model: LoadedModel) -> str:
     return f"{model.name}|{model.weights}|{model.device}"
 
 
-def sidebar() -> LoadedModel:
-    """Model and weights choice; a model that cannot load is reported and the embedded one used."""
+def sidebar(container: Any = None) -> LoadedModel:
+    """Model and weights choice; a model that cannot load is reported and the embedded one used. ``container``:
+    a place in the sidebar kept for them (app.py draws the page first)."""
     st.session_state[ROUTED_KEY] = True
-    with st.sidebar:
+    with container if container is not None else st.sidebar:
+        restore_from_url(*MODEL_PARAMS)
         st.selectbox("Model", MODEL_NAMES, key=MODEL_KEY, help=(
             "efficientnet_lite0 ships its ImageNet weights and works offline. torchvision:vgg16 is the "
             "closest to the paper's network; its pretrained weights must be in the local torch cache."))
         st.radio("Weights", UI_WEIGHTS, key=WEIGHTS_KEY, horizontal=True,
                  help="'random' is a seeded, untrained network: useful for sanity checks.")
+        keep_in_url(*MODEL_PARAMS)
         model = current_model()
         st.caption(f"Running **{model.name}** ({model.weights}) on **{device_label(model)}**")
     return model
@@ -76,6 +83,7 @@ def current_model() -> LoadedModel:
     if ROUTED_KEY not in st.session_state and not st.session_state.get(LEGACY_RERUN_KEY):
         st.session_state[LEGACY_RERUN_KEY] = True  # the first run went the legacy way: once more, routed
         st.rerun()
+    restore_from_url(*MODEL_PARAMS, show_notes=False)  # a page asks before the sidebar is drawn; the sidebar shows the notes
     name = st.session_state.get(MODEL_KEY, DEFAULT_MODEL)
     weights = st.session_state.get(WEIGHTS_KEY, "pretrained")
     try:
@@ -107,10 +115,14 @@ def demo_images() -> dict[str, Path]:
     return {p.stem.replace("_", " "): p for p in files}
 
 
-def image_picker(key: str = "image") -> ImageInput:
+def image_picker(key: str = "image", *, url_param: str | None = None) -> ImageInput:
     """A demo image or an upload, kept for the other pages; an unusable file stops the page with
-    its message. An upload made on another page is offered first, so the pages share it."""
+    its message. An upload made on another page is offered first, so the pages share it. With
+    ``url_param``, a demo photo is kept in the URL under that name (an upload cannot be, and the page says so)."""
     demos = demo_images()
+    link = None if url_param is None else UrlParam(url_param, f"{key}_demo", parse=_demo_name, dump=_demo_stem, default=next(iter(demos)))
+    if link is not None:
+        restore_from_url(link)
     current: ImageInput | None = st.session_state.get(IMAGE_KEY)
     carried = current if current is not None and current.name not in demos else None
     names = ([carried.name] if carried else []) + list(demos)
@@ -131,25 +143,38 @@ def image_picker(key: str = "image") -> ImageInput:
         st.error(f"Cannot use {upload.name if upload else picked}: {exc}")
         st.stop()
     st.session_state[IMAGE_KEY] = chosen
+    if link is not None:
+        is_demo = upload is None and chosen.name in demos
+        keep_in_url(link, values={link.name: chosen.name if is_demo else None})
+        if not is_demo:
+            st.caption(f":material/link_off: An upload cannot go in a link: this page's link opens the demo photo "
+                       f"{link.default} with the other settings.")
     return chosen
 
 
-def class_picker(model: LoadedModel, *, top1: int, key: str, label: str = "Target class") -> int:
-    """Top-1 by default, or any of the 1000 classes: type to search by name or index."""
+def class_picker(model: LoadedModel, *, top1: int, key: str, label: str = "Target class", url_param: str | None = None) -> int:
+    """Top-1 by default, or any of the 1000 classes: type to search by name or index. With ``url_param``,
+    a chosen class is kept in the URL under that name (an index; a link may also give an exact label)."""
     names = model.categories
+    link = None if url_param is None else UrlParam(url_param, key, parse=lambda raw: find_class(names, raw))
+    if link is not None:
+        restore_from_url(link)
     # The top-1 option's label must not change with the image: a new label makes a new widget.
     choice = st.selectbox(
         label, [None, *range(len(names))], key=key,
         format_func=lambda i: "Top-1 prediction" if i is None else f"{i} · {names[i]}",
         help=f"Now the top-1 is {top1} · {names[top1]}. Type to search the 1000 ImageNet classes by name or index.")
+    if link is not None:
+        keep_in_url(link)
     return top1 if choice is None else int(choice)
 
 
-def image_and_class(model: LoadedModel, prefix: str) -> tuple[ImageInput, int]:
+def image_and_class(model: LoadedModel, prefix: str, *, url: bool = False) -> tuple[ImageInput, int]:
     """The image picker, then the class picker defaulting to the image's top-1 (centre view);
-    widget keys ``{prefix}_image`` and ``{prefix}_class``."""
-    image = image_picker(key=f"{prefix}_image")
-    return image, class_picker(model, top1=cached_predict(model, image, top=1)[0].index, key=f"{prefix}_class")
+    widget keys ``{prefix}_image`` and ``{prefix}_class``; with ``url``, kept in the URL as ``image`` and ``class``."""
+    image = image_picker(key=f"{prefix}_image", url_param="image" if url else None)
+    return image, class_picker(model, top1=cached_predict(model, image, top=1)[0].index, key=f"{prefix}_class",
+                               url_param="class" if url else None)
 
 
 # ---------------------------------------------------------------- cached engine calls
@@ -198,6 +223,192 @@ def json_download(label: str, payload: Any, file_name: str, key: str) -> None:
 
 def stem(image: ImageInput) -> str:
     return Path(image.name).stem.replace(" ", "_") or "image"
+
+
+# ---------------------------------------------------------------- figures for slides
+def figure_downloads(make: Callable[[], Figure], name: str, key: str) -> None:
+    """What the page shows as one figure laid out like the paper's (``engine.figures``), made when a button
+    is clicked: PNG, SVG (text as text, editable on a slide) and PDF."""
+    st.caption("Figure for slides: the view above laid out as one picture, with a caption of the model, class, method and settings.")
+    columns = st.columns(3)
+    with columns[0]:
+        download("Figure (PNG)", lambda: figure_png(make()), f"{name}_figure.png", "image/png", key=f"{key}_png")
+    with columns[1]:
+        download("Figure (SVG)", lambda: figure_svg(make()), f"{name}_figure.svg", "image/svg+xml", key=f"{key}_svg")
+    with columns[2]:
+        download("Figure (PDF)", lambda: figure_pdf(make()), f"{name}_figure.pdf", "application/pdf", key=f"{key}_pdf")
+
+
+def model_caption(model: LoadedModel) -> str:
+    """The model as a figure's caption names it."""
+    return f"{model.name} ({model.weights} weights)"
+
+
+# ---------------------------------------------------------------- links that reopen a view
+# A page's inputs live in its URL's query parameters: ``with ui.linked(*params):`` around its widgets
+# sets them from a link (a fresh browser, a link opened, back and forward) and writes them back after.
+# A value this session wrote itself is never read back, so it cannot undo the person's last click; a
+# link's unusable value leaves the widget at its default, with a note that says so.
+URL_WRITTEN_KEY = "_url_written"  # {state key: the text this session last put in the URL for it, or None}
+URL_NOTES_KEY = "_url_notes"  # {state key: {"text", "seen", "value"}}: a link's unusable value and what replaced it
+
+
+@dataclass(frozen=True)
+class UrlParam:
+    """A value kept in the URL as ``name``: the widget (or session-state) ``key`` it sets, ``parse`` from
+    the URL's text (a ValueError says why a link's value cannot be used), ``dump`` back to text, and the
+    ``default``, which is left out of the URL (so is None)."""
+
+    name: str
+    key: str
+    parse: Callable[[str], Any]
+    dump: Callable[[Any], str] = str
+    default: Any = None
+
+
+def restore_from_url(*params: UrlParam, show_notes: bool = True) -> None:
+    """Before the widgets: a value a link brings sets its widget's state; an unusable one, the default."""
+    written = st.session_state.setdefault(URL_WRITTEN_KEY, {})
+    notes = st.session_state.setdefault(URL_NOTES_KEY, {})
+    for param in params:
+        raw = st.query_params.get(param.name)
+        if raw is not None and (raw != written.get(param.key) or param.key not in st.session_state):
+            written[param.key] = raw
+            try:
+                st.session_state[param.key] = param.parse(raw)
+                notes.pop(param.key, None)
+            except ValueError as exc:
+                st.session_state.pop(param.key, None)  # the widget's own default
+                notes[param.key] = {"text": f"This link's `{param.name}={raw}` cannot be used: {exc} "
+                                            "Showing the default instead.", "seen": False, "value": None}
+        note = notes.get(param.key)
+        if note is not None and note["seen"] and st.session_state.get(param.key, param.default) != note["value"]:
+            del notes[param.key]  # the person has chosen something else since
+        elif note is not None and show_notes:
+            st.warning(note["text"], icon=":material/link_off:")
+
+
+def keep_in_url(*params: UrlParam, values: Mapping[str, Any] | None = None) -> None:
+    """After the widgets: each value in the URL as text, defaults and None left out. ``values`` (by name)
+    stand in for session state where what is shown is not one widget's value (an upload: None)."""
+    written = st.session_state.setdefault(URL_WRITTEN_KEY, {})
+    notes = st.session_state.get(URL_NOTES_KEY, {})
+    for param in params:
+        value = values[param.name] if values and param.name in values else st.session_state.get(param.key, param.default)
+        text = None if value is None or _same(value, param.default) else param.dump(value)
+        if text is None and param.name in st.query_params:
+            del st.query_params[param.name]
+        elif text is not None and st.query_params.get(param.name) != text:
+            st.query_params[param.name] = text
+        written[param.key] = text
+        if param.key in notes and not notes[param.key]["seen"]:
+            notes[param.key].update(seen=True, value=st.session_state.get(param.key, param.default))
+
+
+@contextmanager
+def linked(*params: UrlParam):
+    """``with ui.linked(*params):`` around the widgets that ``params`` name: restored before, kept after."""
+    restore_from_url(*params)
+    try:
+        yield
+    finally:
+        keep_in_url(*params)
+
+
+RUN_REQUESTED = "requested by a link"  # a run parameter's state when a link has just asked for the run
+
+
+def run_param(key: str) -> UrlParam:
+    """``run=1``: the view is a result that takes a run, and a link to it runs it on arrival, as the page's
+    button does. ``key`` holds RUN_REQUESTED when a link asks; the page then sets it to whether a result
+    is shown (True: ``run=1`` stays in the URL)."""
+    def parse(raw: str) -> str:
+        if raw != "1":
+            raise ValueError("it must be 1 (run on arrival) or absent.")
+        return RUN_REQUESTED
+    return UrlParam("run", key, parse, dump=lambda value: "1", default=False)
+
+
+def _same(value: Any, default: Any) -> bool:
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return list(value) == list(default)
+    return value == default
+
+
+def one_of(options: Sequence, cast: Callable[[str], Any] = str) -> Callable[[str], Any]:
+    """A parser that accepts the text of one of ``options`` (``cast`` turns the text into an option)."""
+    def parse(raw: str) -> Any:
+        try:
+            value = cast(raw)
+        except ValueError:
+            value = raw
+        if value not in options:
+            raise ValueError(f"it must be one of {', '.join(map(str, options))}.")
+        return options[list(options).index(value)]
+    return parse
+
+
+def number_in(low: float, high: float, cast: Callable[[str], Any] = float) -> Callable[[str], Any]:
+    """A parser of a number (``cast``: int or float) within ``low``..``high``."""
+    def parse(raw: str) -> Any:
+        try:
+            value = cast(raw)
+        except ValueError:
+            raise ValueError(f"it is not {'a whole number' if cast is int else 'a number'}.") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise ValueError(f"it must be between {low} and {high}.")
+        return value
+    return parse
+
+
+def list_of(parse_one: Callable[[str], Any], *, most: int | None = None) -> Callable[[str], list]:
+    """A parser of comma-separated items, each by ``parse_one``, at most ``most`` of them, no repeats."""
+    def parse(raw: str) -> list:
+        items = list(dict.fromkeys(parse_one(part) for part in raw.split(",") if part.strip()))
+        if most is not None and len(items) > most:
+            raise ValueError(f"it names {len(items)}; at most {most} fit.")
+        return items
+    return parse
+
+
+def number_text(value: Any) -> str:
+    """A number as a link writes it: ints plainly, floats shortest (``0.6``, ``1e-05``)."""
+    return str(int(value)) if isinstance(value, (int, np.integer)) or float(value).is_integer() else f"{float(value):g}"
+
+
+def list_text(values: Sequence) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def _demo_name(raw: str) -> str:
+    """A demo photo's name from a link (its file stem, ``grace_hopper``, or its shown name)."""
+    demos = demo_images()
+    name = raw.strip().replace("_", " ")
+    if name not in demos:
+        raise ValueError(f"there is no demo photo {raw!r}; the demo photos are {', '.join(_demo_stem(n) for n in demos)}.")
+    return name
+
+
+def _demo_stem(name: str) -> str:
+    return name.replace(" ", "_")
+
+
+MODEL_PARAMS = (UrlParam("model", MODEL_KEY, one_of(MODEL_NAMES), default=DEFAULT_MODEL),  # the sidebar's, on every page
+                UrlParam("weights", WEIGHTS_KEY, one_of(UI_WEIGHTS), default=UI_WEIGHTS[0]))
+
+
+def copy_link(container: Any = None) -> None:
+    """A "Link to this view" popover: this page's address with its parameters, and the code box's copy button.
+    Call it after the page's ``keep_in_url``; ``container`` places it higher up the page."""
+    restore_from_url(*MODEL_PARAMS, show_notes=False)  # the sidebar is drawn after the page: its model, now
+    keep_in_url(*MODEL_PARAMS)
+    query = urlencode(st.query_params.to_dict())
+    url = f"{st.context.url or ''}{'?' + query if query else ''}"
+    with (container if container is not None else st.container()):
+        with st.popover("Link to this view", icon=":material/link:"):
+            st.code(url, language=None, wrap_lines=True)
+            st.caption("Copy it with the box's copy button. Opened in any browser, it shows this page with these inputs "
+                       "and settings; an upload cannot go in a link (the link opens a demo photo instead).")
 
 
 # ---------------------------------------------------------------- seeds canvas and cuts (segmentation, review)

@@ -2,8 +2,9 @@ import streamlit as st
 
 import ui
 from engine.attribution.rules import RULE_LATEX, RULES, attribution_to_rgb, centre_view, feature_layers, reconstruct_from_image
+from engine.figures import make_figure
 from engine.models import LoadedModel
-from engine.render import colourise
+from engine.render import colourise, display_shape, fit
 
 TITLES = {"gradient": "Gradient (this paper)", "deconvnet": "DeconvNet (Zeiler & Fergus)", "guided": "Guided backprop (Springenberg et al.)"}
 
@@ -29,16 +30,19 @@ st.caption("Simonyan et al. 2013, §4: the three visualisations share every back
            "signal coming back. For ReLU6 (EfficientNet-Lite0) the forward mask is `1(0 < X < 6)`; DeconvNet "
            "ignores `X`, so it also ignores the clamp at 6.")
 
+link_box = st.container()
 model = ui.current_model()
-image, target = ui.image_and_class(model, "rules")
+image, target = ui.image_and_class(model, "rules", url=True)
 key = ui.model_key(model)
 
 columns = st.columns(len(RULES))
+maps = {}
 for column, rule in zip(columns, RULES):
     result = ui.cached_saliency(model, image, target=target, method=rule)
+    maps[rule] = colourise(fit(result.saliency_hw, display_shape(image.image_hwc.shape)))
     column.markdown(f"**{TITLES[rule]}**")
     column.latex(RULE_LATEX[rule])
-    column.image(colourise(result.saliency_hw), caption=f"max-abs map for “{result.label}”", width="stretch")
+    column.image(maps[rule], caption=f"max-abs map for “{result.label}”", width="stretch")
 
 st.subheader("Reconstruction from an inner layer")
 st.caption("Zeiler & Fergus style: find the strongest activation of one channel on the centre view and send only "
@@ -47,19 +51,31 @@ available = layers(model, key)
 names = [item.name for item in available]
 middle = [item.name for item in available if item.kind in ("ReLU", "ReLU6")] or names
 controls = st.columns(2)
-layer_name = controls[0].selectbox(
-    "Layer", names, index=names.index(middle[len(middle) // 2]), key="rules_layer",
-    format_func=lambda n: f"{n} · {available[names.index(n)].kind} · {available[names.index(n)].channels} channels",
-    help="Convolution and rectifier outputs in the order they run; deeper layers see larger patches.")
+with ui.linked(ui.UrlParam("layer", "rules_layer", ui.one_of(names), default=middle[len(middle) // 2])):
+    layer_name = controls[0].selectbox(
+        "Layer", names, index=names.index(middle[len(middle) // 2]), key="rules_layer",
+        format_func=lambda n: f"{n} · {available[names.index(n)].kind} · {available[names.index(n)].channels} channels",
+        help="Convolution and rectifier outputs in the order they run; deeper layers see larger patches.")
 layer = available[names.index(layer_name)]
-channel = controls[1].selectbox("Channel", [None, *range(layer.channels)], key="rules_channel",
-                                format_func=lambda c: "strongest on this image" if c is None else str(c))
+with ui.linked(ui.UrlParam("channel", "rules_channel", ui.number_in(0, layer.channels - 1, int))):
+    channel = controls[1].selectbox("Channel", [None, *range(layer.channels)], key="rules_channel",
+                                    format_func=lambda c: "strongest on this image" if c is None else str(c))
+ui.copy_link(link_box)
 
 shown = st.columns(len(RULES) + 1)
-found = None
+found, reconstructions = None, {}
 for column, rule in zip(shown[1:], RULES):
     found = reconstruction(model, key, image.image_hwc, image.digest, layer.name, channel, rule)
-    column.image(attribution_to_rgb(found.attribution_chw), caption=TITLES[rule], width="stretch")
-shown[0].image(view(model, key, image.image_hwc, image.digest), width="stretch",
-               caption=f"Centre view · channel {found.channel} peaks at {found.position_hw} of "
-                       f"{layer.size_hw[0]}×{layer.size_hw[1]} (value {found.activation:.2f})")
+    reconstructions[rule] = attribution_to_rgb(found.attribution_chw)
+    column.image(reconstructions[rule], caption=TITLES[rule], width="stretch")
+centre = view(model, key, image.image_hwc, image.digest)
+shown[0].image(centre, width="stretch", caption=f"Centre view · channel {found.channel} peaks at {found.position_hw} of "
+                                                f"{layer.size_hw[0]}×{layer.size_hw[1]} (value {found.activation:.2f})")
+
+ui.figure_downloads(lambda: make_figure(
+    [[(fit(image.image_hwc, display_shape(image.image_hwc.shape)), image.name), *((maps[r], TITLES[r]) for r in RULES)],
+     [(centre, f"centre view, {layer.name} channel {found.channel}"), *((reconstructions[r], r) for r in RULES)]],
+    caption=f"Simonyan et al. 2013, §4: gradient, DeconvNet and guided backprop differ only in the backward rule through a "
+            f"ReLU. Top: max-abs maps of class {target} “{model.categories[target]}”. Bottom: the strongest unit of "
+            f"{layer.name} ({layer.kind}) channel {found.channel} sent back to the pixels by each rule (grey is zero). "
+            f"Model {ui.model_caption(model)}; photo {image.name}."), f"{ui.stem(image)}_{target}_rules", key="rules_figure")

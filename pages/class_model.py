@@ -7,6 +7,7 @@ import streamlit as st
 
 import ui
 from engine.classviz import CHOICES, PRESETS, animation_gif, visualise_class
+from engine.figures import make_figure
 from engine.models import find_class
 
 JOB_KEY = "cv_job"  # the run in progress or finished: a worker thread the page polls
@@ -41,6 +42,68 @@ def side_by_side(_model, key, class_index, seed, configs):
     return [visualise_class(_model, [class_index], config=c, seed=seed).images_hwc[0] for c in configs]
 
 
+def first_links(names):
+    """The URL parameters of the classes, preset, seed and whether the run is shown."""
+    class_of = lambda raw: find_class(names, raw)  # noqa: E731
+    return (ui.UrlParam("classes", "cv_classes", ui.list_of(class_of, most=16), dump=ui.list_text, default=[1]),
+            ui.UrlParam("typed", "cv_typed", lambda raw: (ui.list_of(class_of)(raw), raw)[1], default=""),
+            ui.UrlParam("preset", "cv_preset", ui.one_of(tuple(PRESETS)), default="paper"),
+            ui.UrlParam("seed", "cv_seed", ui.number_in(0, 2**32 - 1, int), default=0),
+            ui.run_param("cv_link_run"))
+
+
+def preset_links(preset):
+    """The URL parameters of the preset's steps and knobs (only those moved off the preset's value go in a link)."""
+    base = PRESETS[preset]
+    links = [ui.UrlParam("steps", f"cv_steps_{preset}", ui.number_in(0, 100_000, int), default=base.steps)]
+    for name in (f.name for f in dataclasses.fields(base) if f.name != "steps"):
+        value, key = getattr(base, name), f"cv_{preset}_{name}"
+        if isinstance(value, tuple):
+            links += [ui.UrlParam(f"{name}_{end}", f"{key}_{end}", ui.number_in(0.01, 100.0), dump=ui.number_text, default=float(v))
+                      for end, v in zip(("low", "high"), value)]
+        else:
+            links.append(ui.UrlParam(name, key, knob_parser(base, name), dump=ui.number_text if type(value) in (int, float) else str,
+                                     default=value))
+    return links
+
+
+def knob_parser(base, name):
+    """A link's text for one knob, checked as the preset's own values are (``ClassVizConfig``)."""
+    kind = type(getattr(base, name))
+
+    def parse(raw):
+        if kind is bool:
+            value = ui.one_of(("true", "false"))(raw.lower()) == "true"
+        elif name in CHOICES:
+            value = ui.one_of(CHOICES[name])(raw)
+        else:
+            value = ui.number_in(-1e9, 1e9, kind)(raw)
+        dataclasses.replace(base, **{name: value})  # a ValueError says what is wrong with it
+        return value
+    return parse
+
+
+def preset_summary(config) -> str:
+    """The preset a run's config is, or the nearest one and what differs from it."""
+    def changed(base):
+        return [f"{f.name} {getattr(config, f.name)}" for f in dataclasses.fields(base)
+                if f.name != "steps" and getattr(config, f.name) != getattr(base, f.name)]
+
+    name = min(PRESETS, key=lambda n: len(changed(PRESETS[n])))
+    return name if not changed(PRESETS[name]) else f"{name} with {', '.join(changed(PRESETS[name]))}"
+
+
+def figure(result):
+    """The paper's Figure 1 layout: the class images in rows of four, named, with what made them."""
+    panels = [(image, f"{label} ({index})") for index, label, image in zip(result.class_indices, result.labels, result.images_hwc)]
+    scores = "; ".join(f"{label} S_c = {s:.1f}, p = {p:.3f}" for label, s, p in
+                       zip(result.labels, result.final_scores, result.final_probabilities))
+    return make_figure([panels[i:i + 4] for i in range(0, len(panels), 4)], caption=(
+        f"Class model visualisation (Simonyan et al. 2013, §2): the image maximising S_c(I), preset "
+        f"{preset_summary(result.config)}, {result.steps_run} steps, seed {result.seed}. Model {ui.model_caption(model)}. "
+        f"Final scores: {scores}."))
+
+
 def knob(name, value, preset):
     key = f"cv_{preset}_{name}"
     if isinstance(value, bool):
@@ -55,8 +118,12 @@ def knob(name, value, preset):
 st.title("Class model visualisation")
 st.caption("Simonyan et al. 2013, §2: find the image `I` maximising `S_c(I) − λ‖I‖²` by gradient ascent on the pixels, "
            "from the zero image; the presets add the later regularisers (Yosinski 2015, Mahendran & Vedaldi 2016, Olah 2017).")
+link_box = st.container()
 model = ui.current_model()
 names = model.categories
+links = first_links(names)
+ui.restore_from_url(*links)  # the preset first: it names the other knobs' widgets
+ui.restore_from_url(*preset_links(st.session_state.get("cv_preset", "paper")))
 picked = st.multiselect("Classes", range(len(names)), default=[1], format_func=lambda i: f"{i} · {names[i]}", key="cv_classes",
                         max_selections=16, help="Type to search; several classes optimise together as one batch.")
 typed = st.text_input("…or type classes (index or exact label, comma-separated)", key="cv_typed")
@@ -78,13 +145,18 @@ try:
     classes = list(picked) + [find_class(names, t) for t in typed.split(",") if t.strip()]
 except ValueError as exc:
     st.error(str(exc))
+    ui.keep_in_url(*links, *preset_links(preset))
     st.stop()
 
 job = st.session_state.get(JOB_KEY)
 running = job is not None and job.result is None and job.error is None
-if st.button("Run", type="primary", disabled=running or not classes, key="cv_run"):
+asked = st.session_state.get("cv_link_run") == ui.RUN_REQUESTED  # a link with run=1 runs on arrival
+if st.button("Run", type="primary", disabled=running or not classes, key="cv_run") or (asked and classes and not running):
     job = st.session_state[JOB_KEY] = Job(model, classes, config, int(seed))
     running = True
+st.session_state["cv_link_run"] = job is not None and job.error is None
+ui.keep_in_url(*links, *preset_links(preset))
+ui.copy_link(link_box)
 
 
 @st.fragment(run_every=0.5 if running else None)
@@ -116,6 +188,7 @@ for i, (index, label, image) in enumerate(zip(result.class_indices, result.label
         ui.png_download("PNG", image, f"classviz_{index}_{result.seed}.png", key=f"cv_png_{i}")
 if result.frames:
     ui.download("Animated GIF of the run", lambda: animation_gif(result), "classviz.gif", "image/gif", key="cv_gif")
+ui.figure_downloads(lambda: figure(result), f"classviz_{'_'.join(map(str, result.class_indices))}_{result.seed}", key="cv_figure")
 curves = go.Figure()
 for i, label in enumerate(result.labels):
     curves.add_scatter(y=result.scores[:, i], name=f"S_c {label}")

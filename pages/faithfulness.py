@@ -4,11 +4,20 @@ import streamlit as st
 import ui
 from engine.attribution import METHODS
 from engine.attribution.methods import BASELINES, integrated_gradients_check
+from engine.attribution.rules import centre_view
 from engine.attribution.sanity import DEFAULT_METHODS, check_randomisation, measure_faithfulness
+from engine.figures import make_figure
 from engine.models import LoadedModel
 from engine.render import colourise
 
 STEP_CHOICES = {224: "224 px (the protocol: 224 steps, slow on CPU)", 896: "896 px (56 steps)", 3584: "3584 px (14 steps)"}
+IG_STEPS = (8, 16, 32, 64, 128)
+CHECKS_LINK = (ui.UrlParam("methods", "faith_methods", ui.list_of(ui.one_of(tuple(METHODS))), dump=ui.list_text, default=list(DEFAULT_METHODS)),
+               ui.UrlParam("stages", "faith_stages", ui.number_in(1, 12, int), default=6),
+               ui.UrlParam("step", "faith_step", ui.one_of(tuple(STEP_CHOICES), int), default=896),
+               ui.run_param("faith_link_run"))
+IG_LINK = (ui.UrlParam("baseline", "faith_baseline", ui.one_of(BASELINES), default=BASELINES[0]),
+           ui.UrlParam("ig_steps", "faith_ig_steps", ui.one_of(IG_STEPS, int), default=32))
 
 
 @st.cache_data(max_entries=8, show_spinner="Randomising the model layer by layer…")
@@ -19,6 +28,11 @@ def randomisation(_model: LoadedModel, key: str, _image, digest: str, target: in
 @st.cache_data(max_entries=8, show_spinner="Deleting and inserting pixels…")
 def faithfulness(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, step: int):
     return measure_faithfulness(_model, _image, target=target, methods=methods, pixels_per_step=step)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def centre(_model: LoadedModel, key: str, _image, digest: str):
+    return centre_view(_model, _image)
 
 
 @st.cache_data(max_entries=16, show_spinner="Integrating gradients…")
@@ -32,9 +46,11 @@ st.caption("Does a map explain the model? **Model randomisation** (Adebayo et al
            "insertion** (Petsiuk et al. 2018): blacken pixels, or restore them into a blurred copy (σ = 5), in saliency "
            "order; lower deletion and higher insertion areas are better. All on the centre view.")
 
+link_box = st.container()
 model = ui.current_model()
-image, target = ui.image_and_class(model, "faith")
+image, target = ui.image_and_class(model, "faith", url=True)
 key = ui.model_key(model)
+ui.restore_from_url(*CHECKS_LINK)  # a link's run=1 runs the checks it names, as the button does
 controls = st.columns(3)
 methods = tuple(controls[0].multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key="faith_methods",
                                         help="SmoothGrad and Integrated Gradients cost 25-32 passes a map: slow on CPU."))
@@ -42,8 +58,12 @@ stages = controls[1].slider("Randomisation stages", 1, 12, 6, key="faith_stages"
                             help="Cascading: each stage randomises more layers, from the top down.")
 step = controls[2].selectbox("Pixels per step", list(STEP_CHOICES), index=1, format_func=STEP_CHOICES.get, key="faith_step")
 request = (key, image.digest, target, methods, stages, step)
-if st.button("Run the checks", type="primary", disabled=not methods, key="faith_run"):
+asked = st.session_state.get("faith_link_run") == ui.RUN_REQUESTED
+if st.button("Run the checks", type="primary", disabled=not methods, key="faith_run") or (asked and methods):
     st.session_state["faith_request"] = request
+st.session_state["faith_link_run"] = st.session_state.get("faith_request") == request
+ui.keep_in_url(*CHECKS_LINK)
+check = results = None
 if st.session_state.get("faith_request") != request:
     st.info("Choose methods and press **Run the checks** (tens of seconds on a CPU).")
 else:
@@ -68,11 +88,29 @@ else:
 
 st.subheader("Integrated Gradients: completeness")
 left, right = st.columns(2)
-baseline = left.radio("Baseline x'", BASELINES, horizontal=True, key="faith_baseline",
-                      help="black: the zero image in [0, 1]; blurred: the view under a Gaussian blur (σ = 5 px).")
-ig_steps = right.select_slider("Steps", [8, 16, 32, 64, 128], value=32, key="faith_ig_steps")
+with ui.linked(*IG_LINK):
+    baseline = left.radio("Baseline x'", BASELINES, horizontal=True, key="faith_baseline",
+                          help="black: the zero image in [0, 1]; blurred: the view under a Gaussian blur (σ = 5 px).")
+    ig_steps = right.select_slider("Steps", list(IG_STEPS), value=32, key="faith_ig_steps")
+ui.copy_link(link_box)
 gap = completeness(model, key, image.image_hwc, image.digest, target, baseline, ig_steps)
 numbers = st.columns(3)
 numbers[0].metric("Σ IG", f"{gap.attribution_sum:.3f}")
 numbers[1].metric("S(x) − S(x')", f"{gap.score_difference:.3f}", help=f"S(x) = {gap.score:.3f}, S(x') = {gap.baseline_score:.3f}")
 numbers[2].metric("Gap", f"{gap.gap:+.3f}", help="Zero for exact integration; more steps shrink it.")
+
+if check is not None:
+    def figure():
+        """Adebayo et al.'s layout: a row per method, the trained model's map, then each randomised stage."""
+        photo = centre(model, key, image.image_hwc, image.digest)
+        rows = [[(photo, f"{method}: centre view"), *((colourise(m), f"{stage} · ρ {rho:.2f}".replace("nan", "–"))
+                                                      for m, stage, rho in zip(check.maps[method], check.stages, check.correlations[method]))]
+                for method in methods]
+        scores = "; ".join(f"{r.method}: deletion AUC {r.deletion_auc:.3f}, insertion AUC {r.insertion_auc:.3f}" for r in results)
+        return make_figure(rows, panel_height=160, caption=(
+            f"Model randomisation (Adebayo et al. 2018), cascading from the logits down, {stages} stages; ρ is each map's "
+            f"Spearman rank correlation with the trained model's. Deletion / insertion (Petsiuk et al. 2018), {step} pixels "
+            f"a step: {scores}. Model {ui.model_caption(model)}; class {target} “{model.categories[target]}”; "
+            f"photo {image.name}, centre view."))
+
+    ui.figure_downloads(figure, f"{ui.stem(image)}_{target}_faithfulness", key="faith_figure")
