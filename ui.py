@@ -94,9 +94,16 @@ def device_label(model: LoadedModel) -> str:
 
 
 # ---------------------------------------------------------------- images
-@st.cache_data(max_entries=32, show_spinner=False)
+# Photos and maps are kept as they are, read-only (cache_resource): cache_data pickled a 12 MP photo (36 MB)
+# and its map (48 MB) when made and unpickled them on every rerun.
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
 def decode(data: bytes, name: str) -> ImageInput:
-    return ImageInput(name, hashlib.sha256(data).hexdigest(), load_image(data))
+    return ImageInput(name, hashlib.sha256(data).hexdigest(), _frozen(load_image(data)))
 
 
 DEMO_ORDER = ("cat", "espresso", "astronaut", "grace_hopper", "rocket")  # the paper's kind of photo first
@@ -162,9 +169,11 @@ def cached_predict(model: LoadedModel, image: ImageInput, *, top: int = 5, views
     return _predict(model, model_key(model), image.image_hwc, image.digest, top, views)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _saliency(_model: LoadedModel, key: str, _image: np.ndarray, digest: str, kwargs_json: str):
-    return compute_saliency(_model, _image, **json.loads(kwargs_json))
+    result = compute_saliency(_model, _image, **json.loads(kwargs_json))
+    _frozen(result.saliency_hw)
+    return result
 
 
 def cached_saliency(model: LoadedModel, image: ImageInput, **kwargs: Any):
@@ -217,7 +226,11 @@ def shown_shape(image: ImageInput, max_side: int = SHOWN_SIDE) -> tuple[int, int
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _shown_photo(digest: str, _photo: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
-    return fit(_photo, shape_hw)
+    """Smaller sizes are made from the 1280-px one: a 12 MP photo is shrunk once."""
+    largest = display_shape(_photo.shape)
+    if tuple(shape_hw) == largest or max(shape_hw) > max(largest):
+        return fit(_photo, shape_hw)
+    return fit(_shown_photo(digest, _photo, largest), shape_hw)
 
 
 def shown_photo(image: ImageInput, shape_hw: tuple[int, int]) -> np.ndarray:

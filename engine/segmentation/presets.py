@@ -97,7 +97,9 @@ def normalised_map(saliency_hw: np.ndarray, preset: Preset) -> np.ndarray:
 
     The blur runs on a copy at most SMOOTHING_SIDE pixels long, upsampled after: a σ of 2% of the
     long side is ten pixels on a 500-pixel photo, and the full-size filter took 50 ms a map."""
-    values = np.nan_to_num(np.asarray(saliency_hw, dtype=np.float32))
+    values = np.asarray(saliency_hw, dtype=np.float32)
+    if not np.isfinite(values).all():  # one pass; nan_to_num's four took 0.2-0.4 s on a 12 MP map
+        values = np.nan_to_num(values)
     if preset.smoothing > 0:
         values = _smooth(values, preset.smoothing)
     low, high = float(values.min()), float(values.max())
@@ -142,7 +144,11 @@ def preset_prior(level_map: np.ndarray, preset: Preset) -> np.ndarray | None:
     """P(foreground) per pixel from the normalised map, or None when the preset puts no prior in the cut."""
     if preset.prior_weight == 0:
         return None
-    return 1.0 / (1.0 + np.exp(-preset.prior_slope * (level_map - preset.prior_level)))
+    prior = level_map - preset.prior_level  # 1 / (1 + exp(-slope·(map - level))), in place: a 12 MP map is 48 MB
+    prior *= -preset.prior_slope
+    np.exp(prior, out=prior)
+    prior += 1.0
+    return np.reciprocal(prior, out=prior)
 
 
 @dataclass(frozen=True, eq=False)
