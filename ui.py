@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -362,6 +363,24 @@ def cached_cut(image: np.ndarray, image_digest: str, saliency, preset: presets.P
     hand_hw, hand_key = (None, None) if hand is None else (hand.seeds_hw, hand.key)
     return _cut(image, image_digest, saliency.saliency_hw, saliency_key, preset_json, hand_hw, hand_key, previous,
                 None if previous is None else preset_json)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _ahead(key: str, _work: Callable[[], object]) -> bool:
+    try:
+        _work()  # the cached functions it calls are nested in this one: they show no spinner
+    except Exception:  # noqa: BLE001 (the page meets the same error, and reports it, when it needs the result)
+        return False
+    return True
+
+
+def ahead(key: str, work: Callable[[], object]) -> None:
+    """Run ``work`` (calls of the cached functions above) in a background thread, once per ``key``: what
+    a person is likely to need next gets cached without holding up the page. A page that needs a value
+    while it is being made waits for it (the caches lock each key), never makes it twice."""
+    # Not a daemon (a thread started by the script thread would inherit its daemon flag): a process that ends
+    # waits for it; a daemon thread inside torch when Python finalises aborts the process.
+    threading.Thread(target=_ahead, args=(key, work), name=f"ahead {key}", daemon=False).start()
 
 
 # ---------------------------------------------------------------- review workspace

@@ -50,18 +50,21 @@ def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_ind
         hand = ui.seed_canvas(image, entry.seeds_hw, under_hw=saved_hand, under_key=f"{stem}/{entry.version}", key=canvas_key)
     changed = hand.seeds_hw is not saved_hand and not np.array_equal(hand.seeds_hw, saved_hand)
     mask, seeds, bbox = entry.mask_hw, entry.seeds_hw, saved_bbox
-    warm = f"{canvas_key}_warm"  # after the photo is shown (the canvas's first value), the cut a stroke needs is prepared
-    if changed or st.session_state.get(warm):
-        model = ui.record_model(entry.record)
+    model = ui.record_model(entry.record)
+
+    def automatic_cut():
         saliency = ui.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
-        base = ui.cached_cut(image.image_hwc, image.digest, saliency, preset, model=model)
-        if changed:
-            after = ui.cached_cut(image.image_hwc, image.digest, saliency, preset, model=model, hand=hand, previous=base)
-            mask, seeds, bbox = after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's with the strokes over them
-    st.session_state[warm] = True
+        return saliency, ui.cached_cut(image.image_hwc, image.digest, saliency, preset, model=model)
+
+    if changed:
+        saliency, base = automatic_cut()
+        after = ui.cached_cut(image.image_hwc, image.digest, saliency, preset, model=model, hand=hand, previous=base)
+        mask, seeds, bbox = after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's with the strokes over them
     with right:
         ui.cut_picture(image, mask, bbox, caption=("Re-cut with your strokes" if changed else f"Version {entry.version}, as saved")
                        + f": box {bbox}")
+    if not changed:  # the map and the automatic cut a first stroke re-cuts from, made while the person looks
+        ui.ahead(f"review cut {image.digest} {ui.model_key(model)} {preset}", automatic_cut)
 
     def save(status: str) -> bool:
         try:
