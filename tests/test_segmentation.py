@@ -155,6 +155,20 @@ def test_cell_counts_by_hand_and_against_a_box_filter():
         assert (np.abs(means - pillow) < 1e-5).mean() > 0.97, (height, width, shape)
 
 
+def test_upsampled_masks_are_the_bilinear_map_at_one_half():
+    from PIL import Image
+
+    from engine.segmentation import grids
+
+    rng = np.random.default_rng(3)
+    for small, large in (((3, 4), (30, 41)), ((37, 50), (300, 401)), ((96, 128), (750, 1000))):
+        mask = rng.random(small) < 0.4
+        bilinear = np.asarray(Image.fromarray(mask.astype(np.float32)).resize(large[::-1], Image.Resampling.BILINEAR))
+        assert np.array_equal(grids.upsample(mask, large), bilinear >= 0.5)
+    edge = np.array([[False, True]])  # bilinear to 5 pixels: 0, 0.1, 0.5, 0.9, 1
+    assert grids.upsample(edge, (1, 5)).tolist() == [[False, False, True, True, True]]  # exactly 1/2 is kept
+
+
 def test_shrunk_seed_codes_by_hand():
     from engine.segmentation import grids
 

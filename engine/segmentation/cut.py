@@ -309,25 +309,35 @@ def keep_object(is_foreground_hw: np.ndarray, *, must_keep_hw: np.ndarray | None
     touching ``must_keep_hw`` (hand seeds)."""
     if rule not in KEEP_RULES:
         raise ValueError(f"Unknown box rule {rule!r}; choose one of {', '.join(KEEP_RULES)}.")
+    is_foreground_hw = np.asarray(is_foreground_hw, dtype=bool)
     if rule == "all":
-        return np.asarray(is_foreground_hw, dtype=bool).copy()
-    labels, count = ndimage.label(is_foreground_hw, structure=np.ones((3, 3), bool))
+        return is_foreground_hw.copy()
+    kept_hw = np.zeros(is_foreground_hw.shape, bool)
+    box = bounding_box(is_foreground_hw)  # labelled inside the foreground's box: a 12 MP mask is mostly outside it
+    if box is None:
+        return kept_hw
+    x0, y0, x1, y1 = box
+    labels, count = ndimage.label(is_foreground_hw[y0:y1, x0:x1], structure=np.ones((3, 3), bool))
+    found = kept_hw[y0:y1, x0:x1]
     if count <= 1:
-        return labels > 0
+        found[:] = labels > 0
+        return kept_hw
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     sizes[0] = 0
-    at_peak = labels[peak_hw] if rule == "peak" and peak_hw is not None else 0
+    at_peak = 0
+    if rule == "peak" and peak_hw is not None and y0 <= peak_hw[0] < y1 and x0 <= peak_hw[1] < x1:
+        at_peak = labels[peak_hw[0] - y0, peak_hw[1] - x0]
     kept = {int(at_peak) if at_peak else int(sizes.argmax())}
     if must_keep_hw is not None:
-        kept |= set(np.unique(labels[must_keep_hw]).tolist()) - {0}
+        kept |= set(np.unique(labels[must_keep_hw[y0:y1, x0:x1]]).tolist()) - {0}
     if len(kept) > 4:
         keep = np.zeros(count + 1, bool)
         keep[sorted(kept)] = True
-        return keep[labels]
-    found = np.zeros(labels.shape, bool)
+        found[:] = keep[labels]
+        return kept_hw
     for label in kept:  # comparisons vectorise; a lookup over a 12 MP label map is 10× slower
         found |= labels == label
-    return found
+    return kept_hw
 
 
 def bounding_box(is_foreground_hw: np.ndarray) -> tuple[int, int, int, int] | None:

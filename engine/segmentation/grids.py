@@ -130,8 +130,10 @@ def shrink_map(values_hw: np.ndarray, max_side: int) -> np.ndarray:
 def upsample(is_foreground: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if is_foreground.shape == tuple(shape):
         return is_foreground.copy()
-    soft = Image.fromarray(is_foreground.astype(np.float32)).resize(shape[::-1], Image.Resampling.BILINEAR)
-    return np.asarray(soft) >= 0.5
+    # Bilinear, then ≥ 1/2: on 0/256 values (scaling by a power of two is exact) Pillow's float-to-8-bit
+    # conversion truncates, so ≥ 128 there is ≥ 1/2 here, and the array read back is 12 MB, not 48, at 12 MP.
+    soft = Image.fromarray(is_foreground.astype(np.float32) * 256).resize(shape[::-1], Image.Resampling.BILINEAR)
+    return np.asarray(soft.convert("L")) >= 128
 
 
 def _pack(colours_n3: np.ndarray) -> np.ndarray:
