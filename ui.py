@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,9 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from engine.attribution import compute_saliency, predict
 from engine.figures import Figure, figure_pdf, figure_png, figure_svg
-from engine.images import ImageError, encode_png, load_image
+from engine.images import ImageError, encode_jpeg, encode_png, load_image
 from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, ModelLoadError, cuda_math, find_class, load_model
-from engine.render import display_shape, fit
+from engine.render import display_shape, fit, fit_box
 from engine.segmentation import masks, presets
 from engine.segmentation.cut import HAND_BACKGROUND, HAND_FOREGROUND, NONE
 
@@ -102,9 +103,16 @@ def device_label(model: LoadedModel) -> str:
 
 
 # ---------------------------------------------------------------- images
-@st.cache_data(max_entries=32, show_spinner=False)
+# Photos and maps are kept as they are, read-only (cache_resource): cache_data pickled a 12 MP photo (36 MB)
+# and its map (48 MB) when made and unpickled them on every rerun.
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
 def decode(data: bytes, name: str) -> ImageInput:
-    return ImageInput(name, hashlib.sha256(data).hexdigest(), load_image(data))
+    return ImageInput(name, hashlib.sha256(data).hexdigest(), _frozen(load_image(data)))
 
 
 DEMO_ORDER = ("cat", "espresso", "astronaut", "grace_hopper", "rocket")  # the paper's kind of photo first
@@ -187,9 +195,11 @@ def cached_predict(model: LoadedModel, image: ImageInput, *, top: int = 5, views
     return _predict(model, model_key(model), image.image_hwc, image.digest, top, views)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _saliency(_model: LoadedModel, key: str, _image: np.ndarray, digest: str, kwargs_json: str):
-    return compute_saliency(_model, _image, **json.loads(kwargs_json))
+    result = compute_saliency(_model, _image, **json.loads(kwargs_json))
+    _frozen(result.saliency_hw)
+    return result
 
 
 def cached_saliency(model: LoadedModel, image: ImageInput, **kwargs: Any):
@@ -411,51 +421,177 @@ def copy_link(container: Any = None) -> None:
                        "and settings; an upload cannot go in a link (the link opens a demo photo instead).")
 
 
+# ---------------------------------------------------------------- pictures (segmentation, review)
+# A picture is encoded once per content (a JPEG at the size it is drawn: st.image would encode an array as a
+# quality-100 JPEG on every rerun) and named by what it is drawn from, never by hashing a photo-sized array.
+SHOWN_SIDE = 800  # long side of a picture in a page column: sharp on a 2× screen up to 400 CSS pixels
+PICTURE_QUALITY = 90
+
+
+def digest_of(array: np.ndarray) -> str:
+    return hashlib.md5(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def shown_shape(image: ImageInput, max_side: int = SHOWN_SIDE) -> tuple[int, int]:
+    return display_shape(image.image_hwc.shape, max_side)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _shown_photo(digest: str, _photo: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
+    """Smaller sizes are made from the 1280-px one: a 12 MP photo is shrunk once."""
+    largest = display_shape(_photo.shape)
+    if tuple(shape_hw) == largest or max(shape_hw) > max(largest):
+        return fit(_photo, shape_hw)
+    return fit(_shown_photo(digest, _photo, largest), shape_hw)
+
+
+def shown_photo(image: ImageInput, shape_hw: tuple[int, int]) -> np.ndarray:
+    """The photo at ``shape_hw`` to draw on, made once per photo and size."""
+    return _shown_photo(image.digest, image.image_hwc, tuple(shape_hw))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _jpeg(key: tuple, _make: Callable[[], np.ndarray]) -> bytes:
+    return encode_jpeg(_make(), quality=PICTURE_QUALITY)
+
+
+def picture(key: tuple, make: Callable[[], np.ndarray], *, caption: str) -> None:
+    """``st.image`` of ``make()`` (RGB uint8), encoded once per ``key``: what the picture is drawn from."""
+    st.image(_jpeg(key, make), caption=caption, width="stretch")
+
+
+def cut_picture(image: ImageInput, mask_hw: np.ndarray, bbox, *, caption: str) -> None:
+    """The photo with the background of ``mask_hw`` dimmed and its box drawn: the mask saved, drawn small."""
+    shown_hw = shown_shape(image)
+    mask = fit(mask_hw, shown_hw)
+    picture(("cut", image.digest, shown_hw, digest_of(mask), bbox), lambda: masks.draw_result(
+        shown_photo(image, shown_hw), mask, fit_box(bbox, image.image_hwc.shape, shown_hw)), caption=caption)
+
+
+def seeds_picture(image: ImageInput, seeds_hw: np.ndarray, *, caption: str) -> None:
+    shown_hw = shown_shape(image)
+    seeds = fit(seeds_hw, shown_hw)
+    picture(("seeds", image.digest, shown_hw, digest_of(seeds)), lambda: masks.draw_seeds(shown_photo(image, shown_hw), seeds),
+            caption=caption)
+
+
 # ---------------------------------------------------------------- seeds canvas and cuts (segmentation, review)
 CANVAS_WIDTH = 512  # display pixels, fits half of a wide page; strokes are rasterised back to the photo's resolution
 BRUSHES = {"foreground": HAND_FOREGROUND, "background": HAND_BACKGROUND, "erase (no seed)": NONE}
 
 
-def seed_canvas(photo_hwc: np.ndarray, seeds_hw: np.ndarray, *, under_hw: np.ndarray | None, key: str) -> np.ndarray | None:
-    """Brush, size, reset and the drawing canvas over the photo with ``seeds_hw`` drawn on it; returns the
-    hand seed codes (H, W) at the photo's resolution (strokes over ``under_hw``), or None before any."""
+@dataclass(frozen=True, eq=False)
+class HandSeeds:
+    """What the canvas says: hand seed codes at the photo's resolution (strokes over the seeds under them),
+    named by what made them (the drawing's PNG and the seeds under), so caches never hash 12 MB."""
+
+    seeds_hw: np.ndarray | None  # uint8 (H, W); None: nothing drawn and no seeds under
+    key: str
+
+    def any(self) -> bool:
+        return self.seeds_hw is not None and bool(self.seeds_hw.any())
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _canvas_background(digest: str, _photo: np.ndarray, shape_hw: tuple[int, int], seeds_key: str, _seeds: np.ndarray) -> str:
+    """The canvas's background as a data URL (the component would PNG-encode an image on every rerun)."""
+    import base64
+
+    drawn = masks.draw_seeds(_shown_photo(digest, _photo, shape_hw), _seeds)
+    return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(drawn, quality=PICTURE_QUALITY)).decode("ascii")
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _hand_seeds(drawing_key: str, _png: bytes, shape: tuple[int, int], under_key: str, _under: np.ndarray | None) -> np.ndarray:
     from PIL import Image
+
+    return masks.seeds_from_strokes(np.asarray(Image.open(io.BytesIO(_png)).convert("RGBA")), shape, _under)
+
+
+def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray | None, key: str,
+                under_key: str | None = None) -> HandSeeds:
+    """Brush, size, reset and the drawing canvas over the photo with ``seeds_hw`` drawn on it; returns the
+    hand seeds at the photo's resolution (strokes over ``under_hw``, named ``under_key``; its digest
+    when not given). The background is sent once per photo and seeds; the canvas reports a stroke
+    200 ms after mouse-up (a fixed debounce in streamlit-drawable-canvas 0.13.0's frontend)."""
     from streamlit_drawable_canvas import st_canvas
 
+    photo = image.image_hwc
     brush = st.radio("Brush", list(BRUSHES), horizontal=True, key=f"{key}_brush")
     size = st.slider("Brush size", 2, 40, 12, key=f"{key}_brush_size")
     if st.button("Reset to automatic seeds", key=f"{key}_reset"):
         st.session_state[f"{key}_canvas_round"] = st.session_state.get(f"{key}_canvas_round", 0) + 1
-    height = round(photo_hwc.shape[0] * CANVAS_WIDTH / photo_hwc.shape[1])
-    canvas_hw = display_shape(photo_hwc.shape, 2 * max(CANVAS_WIDTH, height))  # sharp on a 2× screen
+    height = round(photo.shape[0] * CANVAS_WIDTH / photo.shape[1])
+    canvas_hw = display_shape(photo.shape, 2 * max(CANVAS_WIDTH, height))  # sharp on a 2× screen
+    shown_seeds = fit(seeds_hw, canvas_hw)
     strokes = st_canvas(stroke_width=size, stroke_color="#%02x%02x%02x" % masks.STROKE_COLOURS[BRUSHES[brush]],
-                        background_image=Image.fromarray(masks.draw_seeds(fit(photo_hwc, canvas_hw), fit(seeds_hw, canvas_hw))),
+                        background_image=_canvas_background(image.digest, photo, canvas_hw, digest_of(shown_seeds), shown_seeds),
                         width=CANVAS_WIDTH, height=height, drawing_mode="freedraw", return_image_data=True,
                         key=f"{key}_canvas_{st.session_state.get(f'{key}_canvas_round', 0)}")
     st.caption("Seeds: orange = model foreground, light blue = model background (fit the colour models only); "
                "red = your foreground, blue = your background (hard constraints). Undo, redo and clear are on the canvas toolbar.")
-    painted = strokes.image_data if strokes is not None else None
-    return under_hw if painted is None else masks.seeds_from_strokes(painted, photo_hwc.shape[:2], under_hw)
+    if under_hw is not None and under_key is None:
+        under_key = digest_of(under_hw)
+    png = strokes.image_bytes if strokes is not None else None
+    if png is None or not (strokes.json_data or {}).get("objects"):  # nothing drawn (yet)
+        return HandSeeds(under_hw, f"-|{under_key}")
+    drawing_key = hashlib.md5(png).hexdigest()
+    return HandSeeds(_hand_seeds(drawing_key, png, photo.shape[:2], str(under_key), under_hw), f"{drawing_key}|{under_key}")
 
 
-@st.cache_data(max_entries=32, show_spinner="Cutting…")
-def _cut(_image, digest, _saliency, saliency_key, preset_json, _hand=None, hand_digest=None, _previous=None, previous_key=None):
-    preset = presets.Preset(**{**json.loads(preset_json), "summary": ""})
-    return presets.segment_with_preset(_image, _saliency, preset, hand_hw=_hand, previous=_previous,
-                                       iterations=1 if _previous is not None else None)
+def _saliency_key(image_digest: str, saliency, model: LoadedModel) -> tuple:
+    """Names a map by what ``cached_saliency`` made it from: a 12 MP map is 48 MB, too much to hash each rerun."""
+    return image_digest, saliency.class_index, saliency.views, saliency.method, model_key(model)
+
+
+def _preset_from_json(preset_json: str) -> presets.Preset:
+    return presets.Preset(**{**json.loads(preset_json), "summary": ""})
+
+
+@st.cache_resource(max_entries=8, show_spinner="Preparing the cut…")
+def _preset_inputs(_image, digest, _saliency, saliency_key, preset_json) -> presets.PresetInputs:
+    return presets.preset_inputs(_image, _saliency, _preset_from_json(preset_json))
+
+
+# Cuts are kept as they are (cache_resource: a 12 MP cut is 25 MB, and cache_data copied it on every
+# rerun); nothing changes a Segmentation in place.
+@st.cache_resource(max_entries=32, show_spinner="Cutting…")
+def _cut(_image, digest, _saliency, saliency_key, preset_json, _hand=None, hand_key=None, _previous=None, previous_key=None):
+    inputs = _preset_inputs(_image, digest, _saliency, saliency_key, preset_json)
+    return presets.segment_with_preset(_image, _saliency, _preset_from_json(preset_json), hand_hw=_hand, previous=_previous,
+                                       iterations=1 if _previous is not None else None, inputs=inputs)
 
 
 def cached_cut(image: np.ndarray, image_digest: str, saliency, preset: presets.Preset, *, model: LoadedModel,
-               hand: np.ndarray | None = None, previous=None):
+               hand: HandSeeds | None = None, previous=None):
     """``engine.segmentation.presets.segment_with_preset`` cached by photo, map, preset and hand seeds; with ``previous``
     (the cut before the strokes) one re-cut with its colour models, as after a stroke. The map is named by
-    what ``cached_saliency`` made it from (photo, class, views, method, ``model``), not hashed: a 12 MP
-    map is 48 MB, and hashing it cost every rerun tens of milliseconds."""
+    what ``cached_saliency`` made it from (photo, class, views, method, ``model``) and the hand seeds by
+    ``HandSeeds.key``, not hashed; what does not depend on the strokes (the map's seeds and prior, the
+    prepared photo) is made once per photo and preset."""
     preset_json = json.dumps({k: v for k, v in dataclasses.asdict(preset).items() if k != "summary"})
-    saliency_key = (image_digest, saliency.class_index, saliency.views, saliency.method, model_key(model))
-    hand_digest = None if hand is None else hashlib.sha1(np.ascontiguousarray(hand).tobytes()).hexdigest()
-    return _cut(image, image_digest, saliency.saliency_hw, saliency_key, preset_json, hand, hand_digest, previous,
+    saliency_key = _saliency_key(image_digest, saliency, model)
+    hand_hw, hand_key = (None, None) if hand is None else (hand.seeds_hw, hand.key)
+    return _cut(image, image_digest, saliency.saliency_hw, saliency_key, preset_json, hand_hw, hand_key, previous,
                 None if previous is None else preset_json)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _ahead(key: str, _work: Callable[[], object]) -> bool:
+    try:
+        _work()  # the cached functions it calls are nested in this one: they show no spinner
+    except Exception:  # noqa: BLE001 (the page meets the same error, and reports it, when it needs the result)
+        return False
+    return True
+
+
+def ahead(key: str, work: Callable[[], object]) -> None:
+    """Run ``work`` (calls of the cached functions above) in a background thread, once per ``key``: what
+    a person is likely to need next gets cached without holding up the page. A page that needs a value
+    while it is being made waits for it (the caches lock each key), never makes it twice."""
+    # Not a daemon (a thread started by the script thread would inherit its daemon flag): a process that ends
+    # waits for it; a daemon thread inside torch when Python finalises aborts the process.
+    threading.Thread(target=_ahead, args=(key, work), name=f"ahead {key}", daemon=False).start()
 
 
 # ---------------------------------------------------------------- review workspace

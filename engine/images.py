@@ -126,3 +126,10 @@ def encode_png(image_hwc: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image_hwc)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def encode_jpeg(image_hwc: np.ndarray, *, quality: int = 90) -> bytes:
+    """JPEG bytes of an (H, W) or (H, W, 3) uint8 array: for pictures shown, never for masks or seeds."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image_hwc)).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()

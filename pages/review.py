@@ -4,11 +4,9 @@ import numpy as np
 import streamlit as st
 
 import ui
-from engine.render import display_shape, fit, fit_box
 from engine.runs import coco
 from engine.runs.workspace import SaveConflict, WorkspaceError
 from engine.segmentation import cut as seg
-from engine.segmentation import masks
 from engine.segmentation import presets as pre
 
 st.title("Review segmentations")
@@ -34,80 +32,92 @@ with st.expander("Queue: the likely-bad masks first (boxes that run to the photo
 stem = st.session_state[ui.REVIEW_STEM_KEY]
 entry = workspace.load(stem)
 image = ui.workspace_photo(entry.image_path)
-photo = image.image_hwc
 preset, class_index = pre.preset_from_record(entry.record)
 st.caption(f"**{stem}** · {entry.record.get('label', class_index)} · version {entry.version} ({entry.status}) · "
            f"preset {preset.name} · quality {entry.record.get('quality', '–')}")
 
-nav = st.container()  # filled below, once the strokes are known: accept / next / previous above the photo
-saved_hand = np.where(seg.has_code(entry.seeds_hw, seg.HAND_CODES), entry.seeds_hw, 0).astype(np.uint8)
-canvas_key = f"rev_{stem}_{entry.version}_{st.session_state.get('rev_reload', 0)}"
-left, right = st.columns([3, 2])
-with left:
-    hand = ui.seed_canvas(photo, entry.seeds_hw, under_hw=saved_hand, key=canvas_key)
-changed = hand is not None and not np.array_equal(hand, saved_hand)
-mask, seeds = entry.mask_hw, entry.seeds_hw
-if changed:
+
+@st.fragment
+def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_index: int, saved_hand, saved_bbox,
+           generation: int) -> None:
+    """The canvas, the mask and the moves: a stroke reruns this, not the page; a move or a save reruns the page."""
+    if st.session_state.get("rev_generation", 0) != generation:
+        st.rerun()  # a button here moved or saved: the queue, the progress and the photo above change too
+    nav = st.container()  # filled below, once the strokes are known: accept / next / previous above the photo
+    canvas_key = f"rev_{stem}_{entry.version}_{st.session_state.get('rev_reload', 0)}"
+    left, right = st.columns([3, 2])
+    with left:
+        hand = ui.seed_canvas(image, entry.seeds_hw, under_hw=saved_hand, under_key=f"{stem}/{entry.version}", key=canvas_key)
+    changed = hand.seeds_hw is not saved_hand and not np.array_equal(hand.seeds_hw, saved_hand)
+    mask, seeds, bbox = entry.mask_hw, entry.seeds_hw, saved_bbox
     model = ui.record_model(entry.record)
-    saliency = ui.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
-    base = ui.cached_cut(photo, image.digest, saliency, preset, model=model)
-    after = ui.cached_cut(photo, image.digest, saliency, preset, model=model, hand=hand, previous=base)
-    mask, seeds = after.is_foreground_hw, seg.merge_seeds(base.seeds_hw, hand)
-shown_hw = display_shape(photo.shape)
-right.image(masks.draw_result(fit(photo, shown_hw), fit(mask, shown_hw), fit_box(seg.bounding_box(mask), photo.shape, shown_hw)),
-            caption=("Re-cut with your strokes" if changed else f"Version {entry.version}, as saved")
-            + f": box {seg.bounding_box(mask)}", width="stretch")
 
+    def automatic_cut():
+        saliency = ui.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
+        return saliency, ui.cached_cut(image.image_hwc, image.digest, saliency, preset, model=model)
 
-def save(status: str) -> bool:
-    try:
-        workspace.save(stem, mask_hw=mask, seeds_hw=seeds, record=entry.record, base_version=entry.version, status=status)
-    except SaveConflict as exc:
-        st.session_state["rev_reload"] = st.session_state.get("rev_reload", 0) + 1  # drop the strokes, show theirs
-        st.session_state["rev_message"] = ("error", f"{exc} Their version is shown now.")
-        return False
-    ui.clear_queue()
-    return True
+    if changed:
+        saliency, base = automatic_cut()
+        after = ui.cached_cut(image.image_hwc, image.digest, saliency, preset, model=model, hand=hand, previous=base)
+        mask, seeds, bbox = after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's with the strokes over them
+    with right:
+        ui.cut_picture(image, mask, bbox, caption=("Re-cut with your strokes" if changed else f"Version {entry.version}, as saved")
+                       + f": box {bbox}")
+    if not changed:  # the map and the automatic cut a first stroke re-cuts from, made while the person looks
+        ui.ahead(f"review cut {image.digest} {ui.model_key(model)} {preset}", automatic_cut)
 
-
-def go(step: int, status: str | None = None) -> None:
-    """Save (when asked, or when there are unsaved strokes), then move ``step`` places in the queue as it was."""
-    target = stems[(stems.index(stem) + step) % len(stems)]
-    st.session_state.pop("rev_message", None)
-    if status is not None or changed:
-        if not save(status or "refined"):
-            return
-        st.session_state["rev_message"] = ("success", f"Saved {stem} as {status or 'refined'}.")
-    st.session_state[ui.REVIEW_STEM_KEY] = target
-
-
-with nav:
-    row = st.columns(4)
-    row[0].button("Previous", key="rev_previous", shortcut="P", on_click=go, args=(-1,), icon=":material/arrow_back:",
-                  width="stretch")
-    row[1].button("Save", key="rev_save", shortcut="S", on_click=go, args=(0, "refined"), disabled=not changed,
-                  icon=":material/save:", width="stretch")
-    row[2].button("Accept", key="rev_accept", shortcut="A", on_click=go, args=(1, "accepted"), type="primary",
-                  icon=":material/check:", width="stretch")
-    row[3].button("Next", key="rev_next", shortcut="N", on_click=go, args=(1,), icon=":material/arrow_forward:",
-                  width="stretch")
-    # the last action's outcome stays until the next one (the canvas's first value reruns the page)
-    kind, text = st.session_state.get("rev_message", (None, None))
-    if kind:
-        getattr(st, kind)(text)
-
-with right:
-    st.caption("Keys: **A** accept and go on, **N** next, **P** previous, **S** save. Moving on saves your strokes first.")
-    versions = workspace.history(stem)
-    older = st.selectbox("History", versions[::-1], format_func=lambda v: f"version {v}" + (" (automatic)" if v == 0 else ""),
-                         key=f"rev_history_{stem}")
-    if st.button("Restore this version", key="rev_restore", disabled=older == entry.version):
+    def save(status: str) -> bool:
         try:
-            workspace.revert(stem, older, base_version=entry.version)
-            ui.clear_queue()
-            st.rerun()
-        except (SaveConflict, WorkspaceError) as exc:
-            st.error(str(exc))
+            workspace.save(stem, mask_hw=mask, seeds_hw=seeds, record=entry.record, base_version=entry.version, status=status)
+        except SaveConflict as exc:
+            st.session_state["rev_reload"] = st.session_state.get("rev_reload", 0) + 1  # drop the strokes, show theirs
+            st.session_state["rev_message"] = ("error", f"{exc} Their version is shown now.")
+            return False
+        ui.clear_queue()
+        return True
+
+    def go(step: int, status: str | None = None) -> None:
+        """Save (when asked, or when there are unsaved strokes), then move ``step`` places in the queue as it was."""
+        st.session_state["rev_generation"] = st.session_state.get("rev_generation", 0) + 1
+        target = stems[(stems.index(stem) + step) % len(stems)]
+        st.session_state.pop("rev_message", None)
+        if status is not None or changed:
+            if not save(status or "refined"):
+                return
+            st.session_state["rev_message"] = ("success", f"Saved {stem} as {status or 'refined'}.")
+        st.session_state[ui.REVIEW_STEM_KEY] = target
+
+    with nav:
+        row = st.columns(4)
+        row[0].button("Previous", key="rev_previous", shortcut="P", on_click=go, args=(-1,), icon=":material/arrow_back:",
+                      width="stretch")
+        row[1].button("Save", key="rev_save", shortcut="S", on_click=go, args=(0, "refined"), disabled=not changed,
+                      icon=":material/save:", width="stretch")
+        row[2].button("Accept", key="rev_accept", shortcut="A", on_click=go, args=(1, "accepted"), type="primary",
+                      icon=":material/check:", width="stretch")
+        row[3].button("Next", key="rev_next", shortcut="N", on_click=go, args=(1,), icon=":material/arrow_forward:",
+                      width="stretch")
+        # the last action's outcome stays until the next one (the canvas's first value reruns the fragment)
+        kind, text = st.session_state.get("rev_message", (None, None))
+        if kind:
+            getattr(st, kind)(text)
+
+    with right:
+        st.caption("Keys: **A** accept and go on, **N** next, **P** previous, **S** save. Moving on saves your strokes first.")
+        versions = workspace.history(stem)
+        older = st.selectbox("History", versions[::-1], format_func=lambda v: f"version {v}" + (" (automatic)" if v == 0 else ""),
+                             key=f"rev_history_{stem}")
+        if st.button("Restore this version", key="rev_restore", disabled=older == entry.version):
+            try:
+                workspace.revert(stem, older, base_version=entry.version)
+                ui.clear_queue()
+                st.rerun()
+            except (SaveConflict, WorkspaceError) as exc:
+                st.error(str(exc))
+
+
+saved_hand = np.where(seg.has_code(entry.seeds_hw, seg.HAND_CODES), entry.seeds_hw, 0).astype(np.uint8)
+review(stem, entry, image, preset, class_index, saved_hand, seg.bounding_box(entry.mask_hw), st.session_state.get("rev_generation", 0))
 
 include = st.radio("Export", coco.INCLUDE, horizontal=True, key="rev_export_include",
                    format_func=lambda v: "accepted photos" if v == "accepted" else "all photos (newest versions)")

@@ -5,8 +5,8 @@ import numpy as np
 import streamlit as st
 
 import ui
-from engine.images import ImageError, load_image
-from engine.render import blend, colourise, display_shape, fit, fit_box
+from engine.images import ImageError, encode_png, load_image
+from engine.render import blend, colourise, fit
 from engine.segmentation import cut as seg
 from engine.segmentation import masks
 from engine.segmentation import presets as pre
@@ -87,41 +87,57 @@ saved_record = st.session_state.get("seg_saved_record") if saved is not None els
 restored = saved_record and pre.restore_saved(before, saved_record, preset=preset, class_index=saliency.class_index)
 before = restored or before  # a resumed download shows the mask it holds
 
-shown_hw = display_shape(photo.shape)  # a 12 MP photo is drawn at 1280 px; masks and downloads keep its size
-small = fit(photo, shown_hw)
-left, right = st.columns([2, 3])
-left.image(blend(small, colourise(fit(saliency.saliency_hw, shown_hw)), 0.6), caption=f"{saliency.method} saliency for “{saliency.label}”", width="stretch")
-with right:
-    hand = ui.seed_canvas(photo, seg.merge_seeds(before.seeds_hw, resumed), under_hw=resumed, key="seg")
-after = before
-if hand is not None and hand.any():
-    after = ui.cached_cut(photo, image.digest, saliency, preset, model=model, hand=hand, previous=before)
 if before.seeds_promoted:
     st.info("The soft seeds alone gave an empty cut (the colour models could not tell the object from the rest), "
             "so the foreground seeds were made hard and cut again.")
 
-shown = st.columns(3)
-shown[0].image(masks.draw_seeds(small, fit(after.seeds_hw, shown_hw)), caption="Seeds (model and yours)", width="stretch")
-for column, (title, cut_) in zip(shown[1:], ((f"Before edits{' (as saved)' if restored else ''}", before), ("After edits", after))):
-    drawn = masks.draw_result(small, fit(cut_.is_foreground_hw, shown_hw), fit_box(cut_.bbox, photo.shape, shown_hw))
-    column.image(drawn, caption=f"{title}: box {cut_.bbox}", width="stretch")
-st.caption(f"After edits: box {after.bbox}, {after.area} px ({after.area / after.is_foreground_hw.size:.0%} of the photo)")
 
-truth = st.file_uploader("Ground-truth mask (optional, PNG: non-zero = object)", type=["png"], key="seg_truth")
-if truth is not None:
-    try:
-        truth_mask = load_image(truth.getvalue()).max(-1) > 0
-        st.metric("IoU with the ground truth", f"{masks.mask_iou(after.is_foreground_hw, truth_mask):.3f}")
-    except (ImageError, ValueError) as exc:
-        st.error(f"Cannot compare with this mask: {exc}")
+@st.fragment
+def refine(image: ui.ImageInput, saliency, preset: pre.Preset, before, resumed, resumed_key, restored: bool) -> None:
+    """The canvas and everything drawn from the cut after the strokes: a stroke reruns this, not the page."""
+    photo = image.image_hwc
+    left, right = st.columns([2, 3])
+    with left:
+        shown_hw = ui.shown_shape(image)
+        ui.picture(("saliency", image.digest, saliency.class_index, saliency.views, saliency.method, ui.model_key(model), shown_hw),
+                   lambda: blend(ui.shown_photo(image, shown_hw), colourise(fit(saliency.saliency_hw, shown_hw)), 0.6),
+                   caption=f"{saliency.method} saliency for “{saliency.label}”")
+    with right:
+        hand = ui.seed_canvas(image, before.seeds_hw if resumed is None else seg.merge_seeds(before.seeds_hw, resumed),
+                              under_hw=resumed, under_key=resumed_key, key="seg")
+    after = before
+    if hand.any():
+        after = ui.cached_cut(photo, image.digest, saliency, preset, model=model, hand=hand, previous=before)
 
-name = f"{ui.stem(image)}_{saliency.class_index}_segmentation"
-record = pre.segmentation_record(after, class_index=saliency.class_index, label=saliency.label, model=model.name,
-                                 weights=model.weights, preset=preset)
-downloads = st.columns(3)
-with downloads[0]:
-    ui.png_download("Mask (PNG)", after.is_foreground_hw.astype(np.uint8) * 255, f"{name}_mask.png", key="seg_dl_mask")
-with downloads[1]:
-    ui.download("Seed map (PNG)", lambda: masks.encode_seed_map(after.seeds_hw), f"{name}_seeds.png", "image/png", key="seg_dl_seeds")
-with downloads[2]:
-    ui.json_download("Box, settings and mask (JSON, COCO RLE)", record, f"{name}.json", key="seg_dl_json")
+    shown = st.columns(3)
+    with shown[0]:
+        ui.seeds_picture(image, after.seeds_hw, caption="Seeds (model and yours)")
+    for column, (title, cut_) in zip(shown[1:], ((f"Before edits{' (as saved)' if restored else ''}", before), ("After edits", after))):
+        with column:
+            ui.cut_picture(image, cut_.is_foreground_hw, cut_.bbox, caption=f"{title}: box {cut_.bbox}")
+    area = after.area
+    st.caption(f"After edits: box {after.bbox}, {area} px ({area / after.is_foreground_hw.size:.0%} of the photo)")
+
+    truth = st.file_uploader("Ground-truth mask (optional, PNG: non-zero = object)", type=["png"], key="seg_truth")
+    if truth is not None:
+        try:
+            truth_mask = load_image(truth.getvalue()).max(-1) > 0
+            st.metric("IoU with the ground truth", f"{masks.mask_iou(after.is_foreground_hw, truth_mask):.3f}")
+        except (ImageError, ValueError) as exc:
+            st.error(f"Cannot compare with this mask: {exc}")
+
+    # the files are made from `after` when clicked: the mask shown is the mask downloaded, at the photo's size
+    name = f"{ui.stem(image)}_{saliency.class_index}_segmentation"
+    downloads = st.columns(3)
+    with downloads[0]:
+        ui.download("Mask (PNG)", lambda: encode_png(after.is_foreground_hw.astype(np.uint8) * 255), f"{name}_mask.png", "image/png",
+                    key="seg_dl_mask")
+    with downloads[1]:
+        ui.download("Seed map (PNG)", lambda: masks.encode_seed_map(after.seeds_hw), f"{name}_seeds.png", "image/png", key="seg_dl_seeds")
+    with downloads[2]:
+        ui.download("Box, settings and mask (JSON, COCO RLE)", lambda: json.dumps(pre.segmentation_record(
+            after, class_index=saliency.class_index, label=saliency.label, model=model.name, weights=model.weights,
+            preset=preset), indent=2), f"{name}.json", "application/json", key="seg_dl_json")
+
+
+refine(image, saliency, preset, before, resumed, saved_seeds.file_id if resumed is not None else None, bool(restored))

@@ -85,6 +85,33 @@ def test_cut_boxes_of_one_photo_share_its_preparation_and_equal_single_cuts():
     assert boxes[1] is None  # a flat map: no background seeds, no box
 
 
+def test_preset_inputs_made_once_give_the_same_cuts():
+    """What the page keeps per photo and preset (seeds, prior at the working size, peak, prepared photo)
+    gives the cut and the re-cut after a stroke that ``seg.segment`` gives from the full-size map."""
+    box = (200, 120, 461, 331)
+    image = two_colour(420, 700, box, 8.0)  # above the 512-px working size: the prior is shrunk
+    saliency = (sparse_seeds(420, 700, box) == seg.AUTO_FOREGROUND).astype(np.float32)
+    preset = pre.get_preset(pre.DEFAULT_PRESET)
+    level = pre.normalised_map(saliency, preset)
+
+    def reference(hand=None, previous=None):
+        return seg.segment(image, seg.merge_seeds(pre.preset_seeds(saliency, preset), hand), iterations=1 if previous else preset.iterations,
+                           gamma=preset.gamma, coarse_side=preset.coarse_side, previous=previous,
+                           prior_hw=pre.preset_prior(level, preset), prior_weight=preset.prior_weight,
+                           peak_hw=np.unravel_index(int(level.argmax()), level.shape))
+
+    inputs = pre.preset_inputs(image, saliency, preset)
+    assert inputs.prior_hw.shape == inputs.prepared.work_hwc.shape[:2] == (307, 512)
+    first, kept = reference(), pre.segment_with_preset(image, saliency, preset, inputs=inputs)
+    assert np.array_equal(first.is_foreground_hw, kept.is_foreground_hw) and first.bbox == kept.bbox
+    hand = np.zeros(image.shape[:2], np.uint8)
+    hand[220:226, 150:520] = seg.HAND_BACKGROUND  # a stroke across the object
+    again = reference(hand, first)
+    fast = pre.segment_with_preset(image, saliency, preset, hand_hw=hand, previous=kept, iterations=1, inputs=inputs)
+    assert np.array_equal(again.is_foreground_hw, fast.is_foreground_hw) and np.array_equal(again.seeds_hw, fast.seeds_hw)
+    assert first.is_foreground_hw[220:226].any() and not fast.is_foreground_hw[220:226].any() and 0 < fast.area < first.area
+
+
 def test_the_review_queue_key_by_hand():
     from engine.runs.segment_folder import mask_quality
 

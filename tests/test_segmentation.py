@@ -133,6 +133,58 @@ def test_hand_seeds_survive_downscaling():
     assert not result.is_foreground_hw[200, 300] and result.is_foreground_hw[50, 50]
 
 
+def test_cell_counts_by_hand_and_against_a_box_filter():
+    from PIL import Image
+
+    from engine.segmentation import grids
+
+    # 10 pixels into 4 cells of 2.5: each pixel goes to the cell holding its centre (0-2, 3-4, 5-7, 8-9)
+    assert grids.cell_starts(10, 4).tolist() == [0, 3, 5, 8]
+    mask = np.zeros((2, 10), bool)
+    mask[0, [2, 3, 4, 9]] = True
+    assert grids.cell_counts(mask, (1, 4)).tolist() == [[1, 2, 0, 1]]
+    assert grids.cell_sizes((2, 10), (1, 4)).tolist() == [[6, 4, 6, 4]]
+    assert grids.cell_counts(np.zeros((5, 5), bool), (2, 2)).tolist() == [[0, 0], [0, 0]]
+    # Pillow's box filter gives the same cell means, except for a pixel it drops (rounding) on a cell's edge
+    rng = np.random.default_rng(0)
+    for height, width, shape in ((300, 400, (38, 51)), (3000, 4000, (384, 512)), (7, 9, (7, 9)), (97, 13, (1, 1))):
+        mask = rng.random((height, width)) < 0.3
+        mask[:height // 3] = False  # rows without any: skipped
+        means = grids.cell_counts(mask, shape) / grids.cell_sizes((height, width), shape)
+        pillow = np.asarray(Image.fromarray(mask.astype(np.float32)).resize(shape[::-1], Image.Resampling.BOX))
+        assert (np.abs(means - pillow) < 1e-5).mean() > 0.97, (height, width, shape)
+
+
+def test_upsampled_masks_are_the_bilinear_map_at_one_half():
+    from PIL import Image
+
+    from engine.segmentation import grids
+
+    rng = np.random.default_rng(3)
+    for small, large in (((3, 4), (30, 41)), ((37, 50), (300, 401)), ((96, 128), (750, 1000))):
+        mask = rng.random(small) < 0.4
+        bilinear = np.asarray(Image.fromarray(mask.astype(np.float32)).resize(large[::-1], Image.Resampling.BILINEAR))
+        assert np.array_equal(grids.upsample(mask, large), bilinear >= 0.5)
+    edge = np.array([[False, True]])  # bilinear to 5 pixels: 0, 0.1, 0.5, 0.9, 1
+    assert grids.upsample(edge, (1, 5)).tolist() == [[False, False, True, True, True]]  # exactly 1/2 is kept
+
+
+def test_shrunk_seed_codes_by_hand():
+    from engine.segmentation import grids
+
+    codes = np.zeros((4, 6), np.uint8)
+    codes[:, :3] = seg.AUTO_BACKGROUND  # the left half
+    codes[0, 5] = seg.HAND_FOREGROUND  # one pixel of the top-right cell: hard, it takes the cell
+    codes[2:, 3:] = seg.AUTO_FOREGROUND
+    codes[3, 3] = seg.AUTO_HARD_BACKGROUND
+    small = grids.resize_codes(codes, (2, 2), seg._PRECEDENCE, seg.HARD_FOREGROUND_CODES + seg.HARD_BACKGROUND_CODES)
+    assert small.tolist() == [[seg.AUTO_BACKGROUND, seg.HAND_FOREGROUND], [seg.AUTO_BACKGROUND, seg.AUTO_HARD_BACKGROUND]]
+    half = np.zeros((2, 2), np.uint8)
+    half[0, :] = seg.AUTO_FOREGROUND  # exactly half a cell is not more than half
+    assert grids.resize_codes(half, (1, 1), seg._PRECEDENCE, ()).tolist() == [[seg.NONE]]
+    assert seg.has_code(codes, seg.HARD_BACKGROUND_CODES).sum() == 1 and not seg.has_code(codes, ()).any()
+
+
 def test_automatic_seeds_quantiles():
     saliency = np.arange(100, dtype=np.float32).reshape(10, 10)
     seeds = seg.automatic_seeds(saliency)
@@ -156,6 +208,12 @@ def test_keep_object_and_bounding_box():
     must = np.zeros_like(mask)
     must[8, 9] = True
     assert seg.keep_object(mask, must_keep_hw=must).sum() == 16
+    many = np.zeros((9, 40), bool)
+    many[::2, ::2] = True  # 100 one-pixel components; hand seeds on seven of them keep them all
+    must = np.zeros_like(many)
+    must[0, 0:14:2] = True
+    assert seg.keep_object(many, must_keep_hw=must).sum() == 7
+    assert seg.keep_object(many, rule="peak", peak_hw=(4, 6)).sum() == 1 and seg.keep_object(many, rule="peak", peak_hw=(4, 6))[4, 6]
     assert seg.bounding_box(np.zeros((3, 3), bool)) is None
     assert not seg.keep_object(np.zeros((3, 3), bool)).any()
 

@@ -73,10 +73,42 @@ def resize_codes(codes_hw: np.ndarray, shape: tuple[int, int], precedence: tuple
     if codes_hw.shape == tuple(shape):
         return codes_hw
     small = np.zeros(shape, np.uint8)
+    sizes = cell_sizes(codes_hw.shape, shape)
     for code in precedence:
-        coverage = downscale((codes_hw == code).astype(np.float32), shape)
-        small[coverage > (0.0 if code in hard else 0.5)] = code
+        counts = cell_counts(codes_hw == code, shape)
+        small[counts > 0 if code in hard else 2 * counts > sizes] = code
     return small
+
+
+def cell_starts(size: int, cells: int) -> np.ndarray:
+    """The first pixel of each cell when ``size`` pixels are shrunk to ``cells``: each pixel belongs to the
+    cell that holds its centre, as in a box filter (Pillow's BOX, which also drops the odd pixel whose
+    centre falls on a cell's edge by rounding)."""
+    owner = np.minimum(np.ceil((np.arange(size) + 0.5) * cells / size).astype(np.int64) - 1, cells - 1)
+    return np.searchsorted(owner, np.arange(cells))
+
+
+def cell_sizes(shape_hw: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """Pixels in each cell (int64 (h, w)) when a (H, W) grid is shrunk to ``shape``."""
+    rows, cols = (np.diff(np.append(cell_starts(n, m), n)) for n, m in zip(shape_hw, shape))
+    return rows[:, None] * cols[None, :]
+
+
+def cell_counts(mask_hw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """How many True pixels of a bool (H, W) map each cell of a coarser grid of ``shape`` holds (int64 (h, w)),
+    by exact integer sums over the rows that hold any (a 12 MP seed map is mostly empty of most codes:
+    this is ~10× faster than a float box filter of the whole map)."""
+    h, w = shape
+    rows, cols = cell_starts(mask_hw.shape[0], h), cell_starts(mask_hw.shape[1], w)
+    counts = np.zeros(shape, np.int64)
+    held = np.flatnonzero(mask_hw.any(axis=1))
+    if held.size == 0:
+        return counts
+    first, last = np.searchsorted(rows, held[0], side="right") - 1, np.searchsorted(rows, held[-1], side="right")
+    band = mask_hw[rows[first]: rows[last] if last < h else mask_hw.shape[0]].view(np.uint8)
+    per_cell_column = np.add.reduceat(band, cols, axis=1, dtype=np.int32)
+    counts[first:last] = np.add.reduceat(per_cell_column, rows[first:last] - rows[first], axis=0)
+    return counts
 
 
 def downscale(values_hw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -86,11 +118,22 @@ def downscale(values_hw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(values_hw.astype(np.float32)).resize(shape[::-1], Image.Resampling.BOX), np.float64)
 
 
+def shrink_map(values_hw: np.ndarray, max_side: int) -> np.ndarray:
+    """A float map (H, W) as float32 with its long side at most ``max_side`` (box filter: cell means)."""
+    values = np.asarray(values_hw, dtype=np.float32)
+    h, w = fitted_shape(values.shape, max_side)
+    if (h, w) == values.shape:
+        return values
+    return np.asarray(Image.fromarray(values, mode="F").resize((w, h), Image.Resampling.BOX), np.float32)
+
+
 def upsample(is_foreground: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if is_foreground.shape == tuple(shape):
         return is_foreground.copy()
-    soft = Image.fromarray(is_foreground.astype(np.float32)).resize(shape[::-1], Image.Resampling.BILINEAR)
-    return np.asarray(soft) >= 0.5
+    # Bilinear, then ≥ 1/2: on 0/256 values (scaling by a power of two is exact) Pillow's float-to-8-bit
+    # conversion truncates, so ≥ 128 there is ≥ 1/2 here, and the array read back is 12 MB, not 48, at 12 MP.
+    soft = Image.fromarray(is_foreground.astype(np.float32) * 256).resize(shape[::-1], Image.Resampling.BILINEAR)
+    return np.asarray(soft.convert("L")) >= 128
 
 
 def _pack(colours_n3: np.ndarray) -> np.ndarray:

@@ -2,11 +2,14 @@
 
 A background stroke across the object removes the mask there; a foreground stroke outside it adds
 the mask there; the canvas's Undo takes the last stroke back and the mask with it. The mask is read
-from the page's own "Mask (PNG)" download, at the photo's resolution.
+from the page's own "Mask (PNG)" download, at the photo's resolution. On a 12 MP photo, shown at a
+fraction of its size, the downloads keep the photo's size and the picture shown is that mask.
 """
 from __future__ import annotations
 
+import io
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from tests.e2e.browser import (
     as_json,
     as_png,
     brush,
+    caption,
     download,
     error_alert,
     expect_no_exception,
@@ -24,6 +28,7 @@ from tests.e2e.browser import (
     settle,
     shot,
     stroke,
+    upload,
 )
 
 pytestmark = pytest.mark.e2e
@@ -92,3 +97,93 @@ def test_painting_seeds_moves_the_mask_and_undo_restores_it(page, server):
     assert record["image_size"] == list(CAT_WH) and record["mask_rle"]["size"] == [CAT_WH[1], CAT_WH[0]]
     seeds = np.asarray(as_png(download(page, "Seed map (PNG)")))
     assert seeds.shape == CAT_WH[::-1]
+
+
+def _phone_photo() -> tuple[bytes, np.ndarray]:
+    """The cat demo as a 4000×3000 JPEG (a phone photo's size), and its pixels as the page decodes them."""
+    from PIL import Image
+
+    from engine.images import load_image
+
+    buffer = io.BytesIO()
+    Image.open(Path(__file__).resolve().parents[2] / "assets" / "cat.jpg").resize((4000, 3000), Image.Resampling.BICUBIC).save(
+        buffer, format="JPEG", quality=90)
+    return buffer.getvalue(), load_image(buffer.getvalue())
+
+
+def _shown_mask(page, photo: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """The "After edits" picture as the browser got it, read back as a mask at its own size (the background
+    is drawn at 35% brightness, the object at 100%), and the box its caption gives."""
+    from engine.images import load_image
+    from engine.render import display_shape, fit
+    from ui import SHOWN_SIDE
+
+    box = tuple(int(v) for v in re.findall(r"\d+", caption(page, re.compile(r"^After edits: box")).inner_text()))
+    src = page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stImage"]'))
+        .find(el => el.querySelector('[data-testid="stImageCaption"]')?.textContent.startsWith('After edits'))
+        .querySelector('img').src""")
+    shown = load_image(page.context.request.get(src).body())
+    small = fit(photo, display_shape(photo.shape, SHOWN_SIDE))
+    assert shown.shape == small.shape
+    luma_shown, luma_photo = shown.astype(float).mean(-1), small.astype(float).mean(-1)
+    readable = luma_photo > 40  # dark pixels look alike dimmed or not
+    return np.where(readable, luma_shown > 0.675 * luma_photo, False), readable, box
+
+
+def _edges(mask: np.ndarray, width: int = 2) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(mask, iterations=width) & ~ndimage.binary_erosion(mask, iterations=width)
+
+
+def _box_frame(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The box's outline as drawn at ``shape`` (a 3-pixel frame)."""
+    from engine.render import fit_box
+    from engine.segmentation import cut as seg
+
+    frame = np.zeros(shape, bool)
+    x0, y0, x1, y1 = fit_box(seg.bounding_box(mask), mask.shape, shape)
+    frame[y0:y1, x0:x1] = True
+    frame[y0 + 3:y1 - 3, x0 + 3:x1 - 3] = False
+    return frame
+
+
+def test_on_a_12_mp_photo_the_downloads_keep_its_size_and_the_picture_shown_is_the_mask_downloaded(page, server):
+    from engine.render import display_shape, fit
+    from engine.segmentation import cut as seg
+    from ui import SHOWN_SIDE
+
+    data, photo = _phone_photo()
+    open_page(page, server.url, "segmentation")
+    upload(page, "phone.jpg", data)
+    settle(page)
+    expect(caption(page, re.compile(r"^After edits: box"))).to_be_visible()
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.scroll_into_view_if_needed()
+    automatic = _mask(page)
+    assert automatic.shape == (3000, 4000)
+    across = ((0.30, 0.50), (0.70, 0.50))  # the cat's face, as on the demo photo
+    assert _band(automatic, *across).mean() > 0.5
+    brush(page, "background")
+    stroke(page, canvas.bounding_box(), *across)
+    brush(page, "foreground")
+    outside = _background_band(automatic)
+    stroke(page, canvas.bounding_box(), *outside)
+    shot(page, "segmentation_12mp_strokes")
+
+    mask = _mask(page)  # the photo's size, the strokes applied at full resolution
+    assert mask.shape == (3000, 4000)
+    assert _band(mask, *across, half=8).mean() < 0.05 and _band(mask, *outside, half=8).mean() > 0.95
+    seeds = np.asarray(as_png(download(page, "Seed map (PNG)")))
+    assert seeds.shape == (3000, 4000) and (seeds == seg.HAND_BACKGROUND).any() and (seeds == seg.HAND_FOREGROUND).any()
+    record = as_json(download(page, re.compile(r"^Box, settings and mask")))
+    assert record["image_size"] == [4000, 3000] and record["area"] == int(mask.sum())
+
+    shown, readable, box = _shown_mask(page, photo)
+    assert box == seg.bounding_box(mask) == tuple(record["bbox"])
+    expected = fit(mask, display_shape(photo.shape, SHOWN_SIDE))
+    away = readable & ~_edges(expected) & ~_edges(_box_frame(mask, expected.shape))  # JPEG blurs edges and the box
+    assert (shown == expected)[away].mean() > 0.999  # the picture is the downloaded mask
+    assert (shown == fit(automatic, expected.shape))[away].mean() < 0.99  # ... and not the mask before the strokes
+    expect(error_alert(page)).to_have_count(0)
+    expect_no_exception(page)
