@@ -31,7 +31,7 @@ from scipy import ndimage
 from engine.segmentation.cut import HAND_BACKGROUND, HAND_FOREGROUND, Segmentation, bounding_box
 from engine.segmentation.gmm import fit_gmm, log_likelihood
 from engine.segmentation.graphcut import GridCut, banded_cut, boundary_band
-from engine.segmentation.grids import PreparedImage, downscale, prepare_image, resize_codes, upsample
+from engine.segmentation.grids import PreparedImage, cell_counts, cell_sizes, downscale, prepare_image, resize_codes, upsample
 
 _EIGHT = np.ones((3, 3), bool)
 GROUP_CELLS = 150  # feature-grid cells per prototype of a large group of seeds
@@ -100,10 +100,9 @@ def refine(image_hwc: np.ndarray, hand_hw: np.ndarray, *, features_hwk: np.ndarr
             start = np.where(sure, start, previous)
     is_fg = _rounds(prepared, (start | is_pos) & ~is_neg, is_pos, is_neg, evidence, previous, contradicts, options,
                     np.random.default_rng(seed))
-    is_foreground = upsample(is_fg, image_hw)
+    is_foreground = upsample(is_fg, image_hw)  # its components were chosen at the working size (keep_clicked)
     is_foreground[hand_hw == HAND_FOREGROUND] = True  # the seeds hold at full resolution
     is_foreground[hand_hw == HAND_BACKGROUND] = False
-    is_foreground = keep_clicked(is_foreground, hand_hw == HAND_FOREGROUND, None if previous_hw is None else np.asarray(previous_hw, bool))
     seeds = np.where(hand_hw > 0, hand_hw, 0).astype(np.uint8)
     return Segmentation(is_foreground, bounding_box(is_foreground), seeds, options.rounds, (), float(options.gamma),
                         work_hw, (None, None), np.zeros((2, 0, 0), np.float32))
@@ -262,9 +261,13 @@ def _rounds(prepared, is_fg, is_pos, is_neg, evidence, previous, contradicts, op
 
 
 def _at(mask_hw: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
+    """A mask at ``shape_hw``: bilinear ≥ 1/2 up, a box filter's cell mean ≥ 1/2 down (exact integer counts)."""
     mask = np.asarray(mask_hw, bool)
-    return mask if mask.shape == tuple(shape_hw) else upsample(mask, shape_hw) if mask.shape[0] < shape_hw[0] else \
-        downscale(mask.astype(np.float32), shape_hw) >= 0.5
+    if mask.shape == tuple(shape_hw):
+        return mask
+    if mask.shape[0] < shape_hw[0]:
+        return upsample(mask, shape_hw)
+    return 2 * cell_counts(mask, shape_hw) >= cell_sizes(mask.shape, shape_hw)
 
 
 def _resize(values_hw: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
