@@ -24,12 +24,14 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from engine.attribution import compute_saliency, predict
+from engine.attribution.features import pixel_features
 from engine.figures import Figure, figure_pdf, figure_png, figure_svg
 from engine.images import ImageError, encode_jpeg, encode_png, load_image
 from engine.models import DEFAULT_MODEL, MODEL_NAMES, LoadedModel, ModelLoadError, cuda_math, find_class, load_model
 from engine.render import display_shape, fit, fit_box
-from engine.segmentation import masks, presets
-from engine.segmentation.cut import HAND_BACKGROUND, HAND_FOREGROUND, NONE
+from engine.segmentation import clicks, masks, presets
+from engine.segmentation import refine as refinement
+from engine.segmentation.cut import HAND_BACKGROUND, HAND_FOREGROUND, NONE, merge_seeds
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
@@ -482,14 +484,27 @@ BRUSHES = {"foreground": HAND_FOREGROUND, "background": HAND_BACKGROUND, "erase 
 
 @dataclass(frozen=True, eq=False)
 class HandSeeds:
-    """What the canvas says: hand seed codes at the photo's resolution (strokes over the seeds under them),
-    named by what made them (the drawing's PNG and the seeds under), so caches never hash 12 MB."""
+    """What the canvas says: hand seed codes at the photo's resolution (strokes, then clicks' discs, over
+    the seeds under them; outside a box, background), named by what made them (the drawings and the
+    seeds under), so caches never hash 12 MB."""
 
     seeds_hw: np.ndarray | None  # uint8 (H, W); None: nothing drawn and no seeds under
     key: str
+    box: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) in photo pixels, x1/y1 excluded
+    box_prior: str = "saliency"  # what a box starts from: "saliency" (the automatic mask inside it) or "box"
 
     def any(self) -> bool:
-        return self.seeds_hw is not None and bool(self.seeds_hw.any())
+        return self.box is not None or (self.seeds_hw is not None and bool(self.seeds_hw.any()))
+
+
+INPUT_MODES = {"brush": "Brush", "clicks": "Clicks", "box": "Box"}
+CLICK_KINDS = {"positive": ("object", HAND_FOREGROUND), "negative": ("not the object", HAND_BACKGROUND)}
+BOX_PRIORS = {"saliency": "the saliency mask inside the box", "box": "the box alone (GrabCut)"}
+BOX_COLOUR = "#f98c0a"
+
+
+def _hex(code: int) -> str:
+    return "#%02x%02x%02x" % masks.STROKE_COLOURS[code]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -508,35 +523,142 @@ def _hand_seeds(drawing_key: str, _png: bytes, shape: tuple[int, int], under_key
     return masks.seeds_from_strokes(np.asarray(Image.open(io.BytesIO(_png)).convert("RGBA")), shape, _under)
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _with_clicks_and_box(key: str, _under: np.ndarray | None, shape: tuple[int, int], clicks_: tuple, box) -> np.ndarray | None:
+    seeds = _under
+    if clicks_:
+        seeds = clicks.paint_clicks(shape, [clicks.Click(*c) for c in clicks_], under_hw=seeds)
+    if box is not None:
+        seeds = refinement.with_box(np.zeros(shape, np.uint8) if seeds is None else seeds, box)
+    return seeds
+
+
+def canvas_clicks(json_data: dict | None, scale: tuple[float, float]) -> tuple[tuple[int, int, bool], ...]:
+    """(y, x, positive) in photo pixels of the canvas's point objects (drawing_mode="point": a circle whose
+    left edge is ``radius + strokeWidth / 2`` left of the click, vertically centred on it), in order."""
+    found = []
+    for item in (json_data or {}).get("objects", []):
+        if item.get("type", "").lower() != "circle":
+            continue
+        x = item.get("left", 0) + (item.get("radius", 0) + item.get("strokeWidth", 0) / 2) * item.get("scaleX", 1)
+        y = item.get("top", 0)
+        found.append((int(y * scale[0]), int(x * scale[1]), str(item.get("stroke", "")).lower() == _hex(HAND_FOREGROUND)))
+    return tuple(found)
+
+
+def canvas_box(json_data: dict | None, scale: tuple[float, float], shape_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The last rectangle drawn, as (x0, y0, x1, y1) in photo pixels (x1/y1 excluded, clipped), or None."""
+    boxes = [item for item in (json_data or {}).get("objects", []) if item.get("type", "").lower() == "rect"]
+    if not boxes:
+        return None
+    item = boxes[-1]
+    left, top = item.get("left", 0), item.get("top", 0)
+    right, bottom = left + item.get("width", 0) * item.get("scaleX", 1), top + item.get("height", 0) * item.get("scaleY", 1)
+    h, w = shape_hw
+    x0, x1 = sorted((min(max(round(left * scale[1]), 0), w), min(max(round(right * scale[1]), 0), w)))
+    y0, y1 = sorted((min(max(round(top * scale[0]), 0), h), min(max(round(bottom * scale[0]), 0), h)))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
 def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray | None, key: str,
                 under_key: str | None = None) -> HandSeeds:
-    """Brush, size, reset and the drawing canvas over the photo with ``seeds_hw`` drawn on it; returns the
-    hand seeds at the photo's resolution (strokes over ``under_hw``, named ``under_key``; its digest
-    when not given). The background is sent once per photo and seeds; the canvas reports a stroke
-    200 ms after mouse-up (a fixed debounce in streamlit-drawable-canvas 0.13.0's frontend)."""
+    """The input mode (brush strokes, clicks, a box), its controls, reset, and the drawing canvas over the
+    photo with ``seeds_hw`` drawn on it; returns the hand seeds at the photo's resolution over ``under_hw``
+    (named ``under_key``; its digest when not given). Each mode keeps its drawing when another is used
+    (the others' seeds are drawn on the canvas's background). The background is sent once per photo and
+    seeds; the canvas reports an input 200 ms after mouse-up (a fixed debounce in streamlit-drawable-canvas
+    0.13.0's frontend)."""
     from streamlit_drawable_canvas import st_canvas
 
     photo = image.image_hwc
-    brush = st.radio("Brush", list(BRUSHES), horizontal=True, key=f"{key}_brush")
-    size = st.slider("Brush size", 2, 40, 12, key=f"{key}_brush_size")
-    if st.button("Reset to automatic seeds", key=f"{key}_reset"):
-        st.session_state[f"{key}_canvas_round"] = st.session_state.get(f"{key}_canvas_round", 0) + 1
+    state = st.session_state
+    round_ = state.get(f"{key}_canvas_round", 0)
+    drawings = state.setdefault(f"{key}_drawings_{round_}", {})  # mode -> (json, what it says), kept across modes
+    mode = st.radio("Input", list(INPUT_MODES), format_func=INPUT_MODES.get, horizontal=True, key=f"{key}_mode",
+                    help="**Brush**: paint foreground or background seeds. **Clicks**: one click says \"object\" or "
+                         f"\"not the object\" (a disc of {clicks.RADIUS} photo pixels, as in the NoC benchmark); each click "
+                         "spreads to the region it belongs to. **Box**: drag a rectangle around the object; outside it is "
+                         "background (GrabCut, Rother et al. 2004). Strokes, clicks and the box add up.")
     height = round(photo.shape[0] * CANVAS_WIDTH / photo.shape[1])
+    scale = (photo.shape[0] / height, photo.shape[1] / CANVAS_WIDTH)  # photo pixels per canvas pixel
+    sub_round = state.get(f"{key}_{mode}_round", 0)
+    if mode == "brush":
+        columns = st.columns([3, 2])
+        brush = columns[0].radio("Brush", list(BRUSHES), horizontal=True, key=f"{key}_brush")
+        size = columns[1].slider("Brush size", 2, 40, 12, key=f"{key}_brush_size")
+        tool = dict(stroke_width=size, stroke_color=_hex(BRUSHES[brush]), drawing_mode="freedraw")
+    elif mode == "clicks":
+        columns = st.columns([3, 2])
+        kind = columns[0].radio("Click", list(CLICK_KINDS), format_func=lambda k: CLICK_KINDS[k][0], horizontal=True,
+                                key=f"{key}_click_kind")
+        undo_slot = columns[1].empty()  # filled once the canvas has said how many clicks there are
+        colour = _hex(CLICK_KINDS[kind][1])
+        tool = dict(stroke_width=2, stroke_color=colour, fill_color=colour, drawing_mode="point", point_display_radius=4)
+    else:
+        st.radio("The box starts from", list(BOX_PRIORS), format_func=BOX_PRIORS.get, horizontal=True, key=f"{key}_box_prior",
+                 help="GrabCut starts with the whole box as the object; with the saliency map it starts from the "
+                      "automatic mask inside the box. Either way, outside the box is background. The last box drawn counts.")
+        tool = dict(stroke_width=2, stroke_color=BOX_COLOUR, fill_color="rgba(0, 0, 0, 0)", drawing_mode="rect")
+    if st.button("Reset to automatic seeds", key=f"{key}_reset", help="Drop every stroke, click and box."):
+        state.pop(f"{key}_drawings_{round_}", None)
+        round_ = state[f"{key}_canvas_round"] = round_ + 1
+        drawings = state.setdefault(f"{key}_drawings_{round_}", {})
     canvas_hw = display_shape(photo.shape, 2 * max(CANVAS_WIDTH, height))  # sharp on a 2× screen
-    shown_seeds = fit(seeds_hw, canvas_hw)
-    strokes = st_canvas(stroke_width=size, stroke_color="#%02x%02x%02x" % masks.STROKE_COLOURS[BRUSHES[brush]],
-                        background_image=_canvas_background(image.digest, photo, canvas_hw, digest_of(shown_seeds), shown_seeds),
-                        width=CANVAS_WIDTH, height=height, drawing_mode="freedraw", return_image_data=True,
-                        key=f"{key}_canvas_{st.session_state.get(f'{key}_canvas_round', 0)}")
+    others = _combine(photo.shape[:2], under_hw, under_key, {m: d for m, d in drawings.items() if m != mode}, state.get(f"{key}_box_prior"))
+    shown_under = seeds_hw if others.seeds_hw is None or others.seeds_hw is under_hw else merge_seeds(seeds_hw, others.seeds_hw)
+    shown_seeds = fit(shown_under, canvas_hw)
+    result = st_canvas(background_image=_canvas_background(image.digest, photo, canvas_hw, digest_of(shown_seeds), shown_seeds),
+                       width=CANVAS_WIDTH, height=height, return_image_data=mode == "brush",
+                       initial_drawing=(drawings.get(mode) or (None,))[0], key=f"{key}_canvas_{mode}_{round_}_{sub_round}", **tool)
     st.caption("Seeds: orange = model foreground, light blue = model background (fit the colour models only); "
                "red = your foreground, blue = your background (hard constraints). Undo, redo and clear are on the canvas toolbar.")
+    json_data = result.json_data if result is not None else None
+    if json_data is not None and json_data.get("objects"):
+        if mode == "brush":
+            png = result.image_bytes
+            if png is not None:  # None right after a remount (the drawing is redrawn, its pixels not yet sent)
+                drawing_key = hashlib.md5(png).hexdigest()
+                drawings["brush"] = (json_data, (drawing_key, png))
+        elif mode == "clicks":
+            drawings["clicks"] = (json_data, canvas_clicks(json_data, scale))
+        else:
+            drawings["box"] = (json_data, canvas_box(json_data, scale, photo.shape[:2]))
+    elif json_data is not None and mode in drawings:
+        drawings.pop(mode)  # cleared on the canvas's toolbar
+    if mode == "clicks":
+        undo_slot.button("Undo last click", key=f"{key}_undo_click", on_click=_undo_click, args=(key, round_, scale),
+                         disabled=not drawings.get("clicks", (None, ()))[1], icon=":material/undo:")
+    return _combine(photo.shape[:2], under_hw, under_key, drawings, state.get(f"{key}_box_prior", "saliency"))
+
+
+def _undo_click(key: str, round_: int, scale: tuple[float, float]) -> None:
+    """Drop the last click from the clicks canvas's drawing; the canvas remounts with it gone."""
+    drawings = st.session_state.get(f"{key}_drawings_{round_}", {})
+    if "clicks" not in drawings:
+        return
+    objects = list(drawings["clicks"][0]["objects"])
+    last = max((i for i, o in enumerate(objects) if o.get("type", "").lower() == "circle"), default=None)
+    if last is None:
+        return
+    trimmed = {**drawings["clicks"][0], "objects": objects[:last] + objects[last + 1:]}
+    drawings["clicks"] = (trimmed, canvas_clicks(trimmed, scale))
+    st.session_state[f"{key}_clicks_round"] = st.session_state.get(f"{key}_clicks_round", 0) + 1
+
+
+def _combine(shape: tuple[int, int], under_hw: np.ndarray | None, under_key: str | None, drawings: dict, box_prior) -> HandSeeds:
+    """The hand seeds the modes' drawings say, in order: strokes over ``under_hw``, clicks, the box."""
     if under_hw is not None and under_key is None:
         under_key = digest_of(under_hw)
-    png = strokes.image_bytes if strokes is not None else None
-    if png is None or not (strokes.json_data or {}).get("objects"):  # nothing drawn (yet)
-        return HandSeeds(under_hw, f"-|{under_key}")
-    drawing_key = hashlib.md5(png).hexdigest()
-    return HandSeeds(_hand_seeds(drawing_key, png, photo.shape[:2], str(under_key), under_hw), f"{drawing_key}|{under_key}")
+    seeds, key = under_hw, f"-|{under_key}"
+    if "brush" in drawings:
+        drawing_key, png = drawings["brush"][1]
+        seeds, key = _hand_seeds(drawing_key, png, shape, str(under_key), under_hw), f"{drawing_key}|{under_key}"
+    clicks_ = drawings.get("clicks", (None, ()))[1]
+    box = drawings.get("box", (None, None))[1]
+    if not clicks_ and box is None:
+        return HandSeeds(seeds, key)
+    key = f"{key}|{hashlib.md5(repr(clicks_).encode()).hexdigest()}|{box}"
+    return HandSeeds(_with_clicks_and_box(key, seeds, shape, clicks_, box), key, box, box_prior or "saliency")
 
 
 def _saliency_key(image_digest: str, saliency, model: LoadedModel) -> tuple:
@@ -574,6 +696,73 @@ def cached_cut(image: np.ndarray, image_digest: str, saliency, preset: presets.P
     hand_hw, hand_key = (None, None) if hand is None else (hand.seeds_hw, hand.key)
     return _cut(image, image_digest, saliency.saliency_hw, saliency_key, preset_json, hand_hw, hand_key, previous,
                 None if previous is None else preset_json)
+
+
+# ---------------------------------------------------------------- refinement after a person's input
+REFINEMENTS = {
+    "interactive": "follow the input: each click or stroke spreads to its region (network features and colour)",
+    "recut": "re-cut the preset with the seeds (colour models only; before 2026-12)",
+}
+HISTORY = 4  # a session's latest inputs per photo whose results later inputs refine
+
+
+@st.cache_resource(max_entries=8, show_spinner="Reading the photo's features from the network (once per photo)…")
+def _pixel_features(_model: LoadedModel, key: str, _image: np.ndarray, digest: str) -> np.ndarray:
+    return pixel_features(_model, _image).features_hwk
+
+
+def cached_pixel_features(model: LoadedModel, image: ImageInput) -> np.ndarray:
+    """``engine.attribution.features.pixel_features`` of the photo, one forward pass, kept per photo and model."""
+    return _pixel_features(model, model_key(model), image.image_hwc, image.digest)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _prepared_for_refine(_image: np.ndarray, digest: str):
+    return refinement.prepare_for_refine(_image)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Cutting…")
+def _refined(_image, digest, _features, features_key, _hand, hand_key, _previous, previous_key, _automatic, automatic_key,
+             _automatic_seeds, options_json):
+    options = refinement.RefineOptions(**json.loads(options_json))
+    result = refinement.refine(_image, _hand, features_hwk=_features, previous_hw=_previous, automatic_hw=_automatic,
+                               options=options, prepared=_prepared_for_refine(_image, digest))
+    return dataclasses.replace(result, seeds_hw=merge_seeds(_automatic_seeds, _hand))  # the model's seeds, yours over them
+
+
+def refined_cut(image: ImageInput, saliency, preset: presets.Preset, *, model: LoadedModel, hand: HandSeeds, automatic,
+                refine: str = "interactive"):
+    """The mask after the person's input ``hand`` (not empty), from the automatic cut ``automatic``.
+
+    ``refine="interactive"`` (``engine.segmentation.refine``): refined from the result of this session's latest
+    earlier input that the current one continues (the same box; every earlier seed still there), else from
+    the automatic mask, or from the box when a box is new. ``"recut"``: the preset's re-cut (``cached_cut``)."""
+    if refine == "recut":
+        return cached_cut(image.image_hwc, image.digest, saliency, preset, model=model, hand=hand, previous=automatic)
+    photo = image.image_hwc
+    seeds = np.zeros(photo.shape[:2], np.uint8) if hand.seeds_hw is None else hand.seeds_hw
+    automatic_key = repr((_saliency_key(image.digest, saliency, model), preset))
+    history = st.session_state.setdefault(f"refine_history|{automatic_key}", [])  # (hand key, seeds, box, prior, result)
+    for entry in history:
+        if entry[0] == hand.key and entry[3] == hand.box_prior:
+            return entry[4]  # this very input again (a rerun)
+    previous, previous_key, options = automatic.is_foreground_hw, "automatic", refinement.RefineOptions()
+    use_automatic = automatic.is_foreground_hw
+    for entry in reversed(history):
+        if entry[2] == hand.box and entry[3] == hand.box_prior and refinement.continues(entry[1], seeds):
+            previous, previous_key = entry[4].is_foreground_hw, entry[0]
+            break
+    else:
+        if hand.box is not None:  # a new box: GrabCut from the box (Rother et al. 2004), or the saliency mask inside it
+            use_automatic = automatic.is_foreground_hw if hand.box_prior == "saliency" else None
+            previous, previous_key = refinement.box_start(photo.shape[:2], hand.box, use_automatic), f"box {hand.box} {hand.box_prior}"
+            options = dataclasses.replace(options, rounds=refinement.BOX_ROUNDS, stickiness=0.0)
+    features = cached_pixel_features(model, image)
+    result = _refined(photo, image.digest, features, model_key(model), seeds, hand.key, previous, previous_key, use_automatic,
+                      f"{automatic_key} {use_automatic is None}", automatic.seeds_hw, json.dumps(dataclasses.asdict(options)))
+    history.append((hand.key, seeds, hand.box, hand.box_prior, result))
+    del history[:-HISTORY]
+    return result
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

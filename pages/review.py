@@ -56,15 +56,19 @@ def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_ind
         saliency = ui.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
         return saliency, ui.cached_cut(image.image_hwc, image.digest, saliency, preset, model=model)
 
+    def ready_for_input():  # what a first input needs: the map, the automatic cut, the photo's features
+        ui.cached_pixel_features(model, image)
+        return automatic_cut()
+
     if changed:
         saliency, base = automatic_cut()
-        after = ui.cached_cut(image.image_hwc, image.digest, saliency, preset, model=model, hand=hand, previous=base)
+        after = ui.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=base)
         mask, seeds, bbox = after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's with the strokes over them
     with right:
         ui.cut_picture(image, mask, bbox, caption=("Re-cut with your strokes" if changed else f"Version {entry.version}, as saved")
                        + f": box {bbox}")
     if not changed:  # the map and the automatic cut a first stroke re-cuts from, made while the person looks
-        ui.ahead(f"review cut {image.digest} {ui.model_key(model)} {preset}", automatic_cut)
+        ui.ahead(f"review cut {image.digest} {ui.model_key(model)} {preset}", ready_for_input)
 
     def save(status: str) -> bool:
         try:

@@ -26,7 +26,7 @@ def apply_preset(preset: pre.Preset, class_index=None):
 st.title("Weakly supervised segmentation")
 st.caption("Simonyan et al. 2013, §3.2: a class saliency map seeds a foreground and a background colour model "
            "(5-component GMMs), GrabCut labels every pixel, and the largest component's box is the localisation. "
-           "Paint on the photo to correct the seeds: your strokes are hard constraints.")
+           "Correct it by hand: paint seeds, click on what is (or is not) the object, or draw a box around it.")
 model = ui.current_model()
 image = ui.image_picker(key="seg_image")
 photo = image.image_hwc
@@ -105,9 +105,14 @@ def refine(image: ui.ImageInput, saliency, preset: pre.Preset, before, resumed, 
     with right:
         hand = ui.seed_canvas(image, before.seeds_hw if resumed is None else seg.merge_seeds(before.seeds_hw, resumed),
                               under_hw=resumed, under_key=resumed_key, key="seg")
+    refine_with = st.selectbox("Refinement", list(ui.REFINEMENTS), format_func=ui.REFINEMENTS.get, key="seg_refine",
+                               help="How the mask follows your input. The automatic mask (before any input) is the paper's §3.2 "
+                                    "either way; see benchmarks/README.md for clicks-to-IoU on GrabCut and Berkeley.")
     after = before
     if hand.any():
-        after = ui.cached_cut(photo, image.digest, saliency, preset, model=model, hand=hand, previous=before)
+        after = ui.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=before, refine=refine_with)
+    elif refine_with == "interactive":  # the features a first click needs, made while the person looks at the mask
+        ui.ahead(f"features {image.digest} {ui.model_key(model)}", lambda: ui.cached_pixel_features(model, image))
 
     shown = st.columns(3)
     with shown[0]:

@@ -105,3 +105,52 @@ def test_nonsense_options_are_refused():
         rf.RefineOptions(temperature=0)
     with pytest.raises(ValueError, match="round"):
         rf.RefineOptions(rounds=0)
+
+
+# ---------------------------------------------------------------- a person's inputs in turn, and the box
+def test_continues_when_every_earlier_seed_is_still_there():
+    earlier = np.zeros((4, 5), np.uint8)
+    earlier[1, 1] = HAND_FOREGROUND
+    later = earlier.copy()
+    later[3, 4] = HAND_BACKGROUND  # one more click
+    assert rf.continues(earlier, later)
+    assert not rf.continues(later, earlier)  # the click was undone
+    flipped = later.copy()
+    flipped[1, 1] = HAND_BACKGROUND  # painted over with the other meaning
+    assert not rf.continues(earlier, flipped)
+    assert not rf.continues(earlier, later[:3])  # another photo
+
+
+def test_the_box_is_the_one_a_bbox_names_and_outside_it_is_background():
+    inside = rf.box_mask((6, 8), (2, 1, 5, 4))  # x0, y0, x1, y1; x1 and y1 excluded as in Segmentation.bbox
+    assert inside.sum() == 3 * 3 and inside[1:4, 2:5].all()
+    hand = np.zeros((6, 8), np.uint8)
+    hand[0, 0] = HAND_FOREGROUND  # a person's seed outside the box stays theirs
+    hand[2, 3] = HAND_BACKGROUND
+    seeds = rf.with_box(hand, (2, 1, 5, 4))
+    assert seeds[0, 0] == HAND_FOREGROUND and seeds[2, 3] == HAND_BACKGROUND
+    assert (seeds[~inside & (hand == 0)] == HAND_BACKGROUND).all() and (seeds[inside & (hand == 0)] == 0).all()
+    assert (rf.with_box(hand, None) == hand).all()
+
+
+def test_a_box_starts_from_the_automatic_mask_inside_it_or_the_box():
+    automatic = np.zeros((6, 8), bool)
+    automatic[2:4, 3:5] = True
+    automatic[5, 7] = True  # outside the box: dropped
+    start = rf.box_start((6, 8), (2, 1, 6, 5), automatic)
+    assert start.sum() == 4 and start[2:4, 3:5].all()
+    assert rf.box_start((6, 8), (2, 1, 6, 5), None).sum() == 4 * 4
+    assert rf.box_start((6, 8), (0, 0, 2, 2), automatic).sum() == 4  # nothing of the guess inside: the box
+
+
+def test_grabcut_from_a_box_finds_the_object_inside_it():
+    """Rother et al. 2004: a box around a red square on blue; the square is 30 % of the box."""
+    a = (20, 40, 30, 60)
+    image = photo([(a, RED)], shape=(60, 90))
+    truth = box(image.shape[:2], *a)
+    drawn = (22, 12, 70, 50)  # x0, y0, x1, y1: loose around the square
+    options = rf.RefineOptions(rounds=rf.BOX_ROUNDS, stickiness=0.0)
+    result = rf.refine(image, rf.with_box(np.zeros(image.shape[:2], np.uint8), drawn),
+                       previous_hw=rf.box_start(image.shape[:2], drawn), options=options)
+    assert ck.masked_iou(result.is_foreground_hw, truth) > 0.9
+    assert not result.is_foreground_hw[~rf.box_mask(image.shape[:2], drawn)].any()

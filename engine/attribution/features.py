@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from engine.attribution.rules import Capture, share_copy
@@ -85,8 +86,11 @@ def _layer_maps(model: LoadedModel, image_hwc: np.ndarray, scale: float) -> list
     twin = _capturing_copy(model.module)
     h, w = image_hwc.shape[:2]
     size = (max(32, round(h * scale)), max(32, round(w * scale)))
-    pixels = torch.from_numpy(np.ascontiguousarray(image_hwc)).permute(2, 0, 1)[None].float().div(255.0)
-    pixels = F.interpolate(pixels, size=size, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
+    if size[0] < h:  # a large photo is shrunk by Pillow first (a 12 MP float tensor would be 144 MB)
+        image_hwc = np.asarray(Image.fromarray(np.asarray(image_hwc)).resize(size[::-1], Image.Resampling.BICUBIC, reducing_gap=3.0))
+    pixels = torch.from_numpy(np.array(image_hwc, np.uint8)).permute(2, 0, 1)[None].float().div(255.0)  # a writable copy
+    if tuple(pixels.shape[2:]) != size:
+        pixels = F.interpolate(pixels, size=size, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
     with torch.inference_mode():
         twin(normalise(pixels, model.preprocessing).to(model.device))
         return [twin.get_submodule(name).take().float().cpu() for name in feature_layers_of(model.module)]

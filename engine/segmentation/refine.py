@@ -274,3 +274,47 @@ def _resize(values_hw: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
     if values_hw.shape == tuple(shape_hw):
         return values_hw
     return np.asarray(Image.fromarray(np.asarray(values_hw, np.float32), mode="F").resize(shape_hw[::-1], Image.Resampling.BILINEAR))
+
+
+# ---------------------------------------------------------------- a person's inputs, one after another
+BOX_ROUNDS = 5  # GrabCut rounds when a box is the first input (Rother et al. 2004 iterate until the labels settle)
+
+
+def continues(earlier_hw: np.ndarray, current_hw: np.ndarray) -> bool:
+    """Whether ``current_hw`` holds every hand seed of ``earlier_hw`` with the same code: the person
+    added input since (its result is the mask to refine from), rather than undoing or erasing some."""
+    earlier = np.asarray(earlier_hw)
+    if earlier.shape != np.asarray(current_hw).shape:
+        return False
+    is_hand = (earlier == HAND_FOREGROUND) | (earlier == HAND_BACKGROUND)
+    return bool(np.array_equal(earlier[is_hand], np.asarray(current_hw)[is_hand]))
+
+
+def box_mask(shape_hw: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """bool (H, W), True inside ``box`` = (x0, y0, x1, y1) in pixels, x1 and y1 excluded as in
+    ``Segmentation.bbox`` (clipped to the photo)."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    inside = np.zeros(shape_hw, bool)
+    inside[max(0, min(y0, y1)): max(0, max(y0, y1)), max(0, min(x0, x1)): max(0, max(x0, x1))] = True
+    return inside
+
+
+def with_box(hand_hw: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """Hand seeds with everything outside ``box`` background (GrabCut's box: outside is surely not the
+    object), the person's own seeds kept where they are."""
+    hand = np.asarray(hand_hw, np.uint8)
+    if box is None:
+        return hand
+    outside = ~box_mask(hand.shape, box)
+    return np.where(outside & (hand != HAND_FOREGROUND) & (hand != HAND_BACKGROUND), HAND_BACKGROUND, hand).astype(np.uint8)
+
+
+def box_start(shape_hw: tuple[int, int], box: tuple[int, int, int, int], automatic_hw: np.ndarray | None = None) -> np.ndarray:
+    """The labelling a box starts from: the box (GrabCut), or the automatic mask inside it when there is
+    one and it holds anything there (the saliency map's guess, cut to the box)."""
+    inside = box_mask(shape_hw, box)
+    if automatic_hw is not None:
+        guess = inside & np.asarray(automatic_hw, bool)
+        if guess.any():
+            return guess
+    return inside
