@@ -36,6 +36,7 @@ from engine.segmentation.grids import PreparedImage, cell_counts, cell_sizes, do
 _EIGHT = np.ones((3, 3), bool)
 GROUP_CELLS = 150  # feature-grid cells per prototype of a large group of seeds
 GROUP_PROTOTYPES = 4
+IMPLICIT_BACKGROUNDS = ("everywhere", "outside-previous")
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,16 @@ class RefineOptions:
     auto_margin: float = 0.5  # feature-distance added to them before any input ...
     auto_fade: float = 0.5  # ... and after each group of hand seeds: the automatic evidence yields
     sure: float = 2.0  # feature evidence (nats, before its weight) that overrides the previous mask
+    implicit_background: str = "everywhere"  # or "outside-previous": what the previous mask holds is not
+    #   pushed out by a positive input's implicit background (a positive stroke then only adds)
 
     def __post_init__(self):
         if not (self.temperature > 0 and self.feature_weight >= 0 and self.colour_weight >= 0 and self.stickiness >= 0
                 and self.gamma >= 0 and self.rounds >= 1 and self.max_side >= 8 and self.coarse_side >= 8):
             raise ValueError("Refinement needs temperature > 0, non-negative weights and γ, at least one round, "
                              "and working sizes of at least 8 pixels.")
+        if self.implicit_background not in IMPLICIT_BACKGROUNDS:
+            raise ValueError(f"implicit_background must be one of {', '.join(IMPLICIT_BACKGROUNDS)}; got {self.implicit_background!r}.")
 
 
 def refine(image_hwc: np.ndarray, hand_hw: np.ndarray, *, features_hwk: np.ndarray | None = None,
@@ -86,7 +91,7 @@ def refine(image_hwc: np.ndarray, hand_hw: np.ndarray, *, features_hwk: np.ndarr
     automatic = None if automatic_hw is None else _at(automatic_hw, work_hw)
     evidence = None
     if features_hwk is not None:
-        evidence = feature_evidence(features_hwk, hand, automatic, options)  # (2, h, w) unaries at the feature grid
+        evidence = feature_evidence(features_hwk, hand, automatic, options, previous)  # (2, h, w) unaries at the feature grid
         evidence = np.stack([_resize(u, work_hw) for u in evidence])
     contradicts = None
     if evidence is None:
@@ -136,7 +141,7 @@ def keep_clicked(is_foreground_hw: np.ndarray, is_positive_hw: np.ndarray, previ
 
 # ---------------------------------------------------------------- feature evidence
 def feature_evidence(features_hwk: np.ndarray, hand_hw: np.ndarray, automatic_hw: np.ndarray | None,
-                     options: RefineOptions) -> np.ndarray:
+                     options: RefineOptions, previous_hw: np.ndarray | None = None) -> np.ndarray:
     """(-log p(object), -log p(not object)) per feature-grid cell, weighted, float32 (2, h, w)."""
     grid_hw = features_hwk.shape[:2]
     hand = resize_codes(hand_hw, grid_hw, (HAND_BACKGROUND, HAND_FOREGROUND), (HAND_BACKGROUND, HAND_FOREGROUND))
@@ -144,7 +149,10 @@ def feature_evidence(features_hwk: np.ndarray, hand_hw: np.ndarray, automatic_hw
     negatives = _group_means(features_hwk, hand == HAND_BACKGROUND)
     d_fg, d_bg = _nearest(features_hwk, positives), _nearest(features_hwk, negatives)
     if positives:
-        d_bg = np.minimum(d_bg, otsu_threshold(_nearest(features_hwk, positives[:1])))
+        implicit = otsu_threshold(_nearest(features_hwk, positives[:1]))
+        if options.implicit_background == "outside-previous" and previous_hw is not None:
+            implicit = np.where(_at(previous_hw, grid_hw), np.inf, implicit)
+        d_bg = np.minimum(d_bg, implicit)
     if automatic_hw is not None:
         auto_fg, auto_bg = automatic_prototypes(features_hwk, _at(automatic_hw, grid_hw), positives, negatives, options)
         margin = options.auto_margin + options.auto_fade * (len(positives) + len(negatives))
