@@ -756,7 +756,7 @@ def refined_cut(image: ImageInput, saliency, preset: presets.Preset, *, model: L
         if hand.box is not None:  # a new box: GrabCut from the box (Rother et al. 2004), or the saliency mask inside it
             use_automatic = automatic.is_foreground_hw if hand.box_prior == "saliency" else None
             previous, previous_key = refinement.box_start(photo.shape[:2], hand.box, use_automatic), f"box {hand.box} {hand.box_prior}"
-            options = dataclasses.replace(options, rounds=refinement.BOX_ROUNDS, stickiness=0.0)
+            options = refinement.box_options(options)
     features = cached_pixel_features(model, image)
     result = _refined(photo, image.digest, features, model_key(model), seeds, hand.key, previous, previous_key, use_automatic,
                       f"{automatic_key} {use_automatic is None}", automatic.seeds_hw, json.dumps(dataclasses.asdict(options)))

@@ -149,7 +149,7 @@ def test_grabcut_from_a_box_finds_the_object_inside_it():
     image = photo([(a, RED)], shape=(60, 90))
     truth = box(image.shape[:2], *a)
     drawn = (22, 12, 70, 50)  # x0, y0, x1, y1: loose around the square
-    options = rf.RefineOptions(rounds=rf.BOX_ROUNDS, stickiness=0.0)
+    options = rf.box_options()
     result = rf.refine(image, rf.with_box(np.zeros(image.shape[:2], np.uint8), drawn),
                        previous_hw=rf.box_start(image.shape[:2], drawn), options=options)
     assert ck.masked_iou(result.is_foreground_hw, truth) > 0.9

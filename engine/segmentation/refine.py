@@ -22,7 +22,7 @@ run on a coarse grid and one banded cut re-labels the outline at the working siz
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -286,6 +286,12 @@ def _resize(values_hw: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
 
 # ---------------------------------------------------------------- a person's inputs, one after another
 BOX_ROUNDS = 5  # GrabCut rounds when a box is the first input (Rother et al. 2004 iterate until the labels settle)
+
+
+def box_options(options: RefineOptions = RefineOptions()) -> RefineOptions:
+    """``options`` for the cut that starts from a box: GrabCut's rounds until the labels settle, at the
+    working size (no coarse grid: the whole box is unknown), no stickiness to the box itself."""
+    return replace(options, rounds=BOX_ROUNDS, stickiness=0.0, coarse_side=options.max_side)
 
 
 def continues(earlier_hw: np.ndarray, current_hw: np.ndarray) -> bool:
