@@ -628,6 +628,48 @@ def current_workspace():
         st.stop()
 
 
+NO_WORKSPACE = (f"No review workspace is set. Whoever runs the server chooses it: `{WORKSPACE_ENV}=/path/to/workspace "
+                "streamlit run app.py`, or `streamlit run app.py -- --workspace /path/to/workspace`. A workspace holds "
+                "`images/` and the `segmentations/` that `python -m engine segment-folder WORKSPACE/images --out "
+                "WORKSPACE/segmentations` writes.")
+
+
+@st.cache_resource
+def _demo_lock() -> threading.Lock:
+    """One demo build at a time in this server: a second session waits for it, then opens it."""
+    return threading.Lock()
+
+
+def demo_workspace():
+    """Without an operator's workspace: the demo one in the user's cache directory (built from the bundled
+    photos when the person asks, with a progress bar), or the page stops with how to set a real one."""
+    from engine.runs.demo_workspace import build_demo_workspace, demo_workspace_dir, open_demo_workspace
+
+    root = demo_workspace_dir()
+    space = open_demo_workspace(root)
+    if space is None:
+        st.info(NO_WORKSPACE)
+        photos = list(demo_images().values())
+        st.caption(f"Or try the queue now on a demo: the {len(photos)} bundled photos cut by the same step as "
+                   f"`segment-folder`, on the sidebar's model, into `{root}` (your cache directory; nothing in the app's folder).")
+        if not st.button(f"Build a demo workspace from the {len(photos)} bundled photos", key="rev_build_demo",
+                         type="primary", icon=":material/construction:"):
+            st.stop()
+        bar = st.progress(0.0, text="Cutting the demo photos…")
+        with _demo_lock():
+            try:
+                space = build_demo_workspace(current_model(), photos, root, on_step=lambda done, total: bar.progress(
+                    done / total, text=f"Cut {done} of {total} demo photos"))
+            except (OSError, ValueError) as exc:
+                st.error(f"The demo workspace could not be made in {root}: {exc}")
+                st.stop()
+        bar.empty()
+        clear_queue()
+    st.info(f"This is a **demo** workspace: the bundled photos, pre-segmented, in `{root}`. Saves go there too. "
+            f"For your own photos, whoever runs the server sets `{WORKSPACE_ENV}` (see the README).", icon=":material/science:")
+    return space
+
+
 @st.cache_data(ttl=3, show_spinner=False)  # a few seconds: other sessions' saves show up soon
 def _queue(_workspace, root: str):
     return _workspace.items()
