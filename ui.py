@@ -611,16 +611,12 @@ def workspace_root() -> str | None:
 
 
 def current_workspace():
-    """The review workspace, or the page stops with how to set one."""
+    """The review workspace the operator set (it always wins), else the demo one; or the page stops, saying why."""
     from engine.runs.workspace import WorkspaceError, open_workspace
 
     root = workspace_root()
     if root is None:
-        st.info(f"No review workspace is set. Whoever runs the server chooses it: `{WORKSPACE_ENV}=/path/to/workspace "
-                "streamlit run app.py`, or `streamlit run app.py -- --workspace /path/to/workspace`. A workspace holds "
-                "`images/` and the `segmentations/` that `python -m engine segment-folder WORKSPACE/images --out "
-                "WORKSPACE/segmentations` writes.")
-        st.stop()
+        return demo_workspace()
     try:
         return open_workspace(root)
     except WorkspaceError as exc:
@@ -663,7 +659,6 @@ def demo_workspace():
             except (OSError, ValueError) as exc:
                 st.error(f"The demo workspace could not be made in {root}: {exc}")
                 st.stop()
-        bar.empty()
         clear_queue()
     st.info(f"This is a **demo** workspace: the bundled photos, pre-segmented, in `{root}`. Saves go there too. "
             f"For your own photos, whoever runs the server sets `{WORKSPACE_ENV}` (see the README).", icon=":material/science:")
@@ -702,3 +697,35 @@ def record_model(record: dict) -> LoadedModel:
         except ModelLoadError as exc:
             st.warning(f"{exc} Re-cutting with the sidebar's model instead.")
     return current_model()
+
+
+# ---------------------------------------------------------------- figures of a cut (segmentation, review)
+def cut_figure(image: ImageInput, saliency, mask_hw: np.ndarray, bbox, *, seeds_hw: np.ndarray | None = None,
+               caption: str) -> Figure:
+    """The paper's layout for §3.2 (Simonyan et al. 2013, Fig. 4): the photo, its class saliency map and the
+    mask (background dimmed, box drawn; the hand seeds of ``seeds_hw`` painted over it when there are any),
+    in one row at display size."""
+    from engine.figures import make_figure
+    from engine.render import colourise
+    from engine.segmentation.cut import HAND_CODES, has_code
+
+    shown_hw = shown_shape(image)
+    photo = shown_photo(image, shown_hw)
+    cut = masks.draw_result(photo, fit(mask_hw, shown_hw), fit_box(bbox, image.image_hwc.shape, shown_hw))
+    label = "mask and box"
+    if seeds_hw is not None and has_code(seeds_hw, HAND_CODES).any():
+        hand_hw = np.where(has_code(seeds_hw, HAND_CODES), seeds_hw, 0).astype(np.uint8)
+        cut, label = masks.draw_seeds(cut, fit(hand_hw, shown_hw)), "mask and box, with the hand seeds"
+    heat = colourise(fit(saliency.saliency_hw, shown_hw))
+    return make_figure([[(photo, image.name), (heat, f"{saliency.method} saliency for {saliency.label}"), (cut, label)]],
+                       caption=caption)
+
+
+def cut_caption(model: LoadedModel, saliency, preset: presets.Preset, bbox, area: int, *, photo: str, note: str = "") -> str:
+    """A §3.2 figure's caption: what made the mask (model, class, map, preset and its knobs) and what it is."""
+    views = {1: "the centre crop", 10: "the 10 views", "full": "the whole photo"}[preset.views]
+    return (f"Weakly supervised segmentation (Simonyan et al. 2013, §3.2): the class saliency map seeds colour models "
+            f"and a graph cut separates the object; the box bounds it. Model {model_caption(model)}; class "
+            f"{saliency.class_index} “{saliency.label}”; {saliency.method} saliency on {views}; preset {preset.name} "
+            f"({preset.seeds} seeds: foreground ≥ {preset.fg:g}, background ≤ {preset.bg:g}; {preset.iterations} rounds, "
+            f"γ = {preset.gamma:g}); box {tuple(bbox) if bbox is not None else 'none'}, {area} px; photo {photo}.{note}")
