@@ -195,9 +195,25 @@ def cached_predict(model: LoadedModel, image: ImageInput, *, top: int = 5, views
     return _predict(model, model_key(model), image.image_hwc, image.digest, top, views)
 
 
+# Saliency maps of every session are made by a few shared worker threads, the others waiting their turn.
+# Twelve viewers arriving together each made theirs on their own script thread: a backward pass holds
+# its activations (about 300 MB for 10 views), and the memory a thread frees stays in that thread's malloc
+# arena, so the server went from 0.8 to 3-4 GB and stayed there; more passes at once than cores add memory
+# and CPU time, not speed. Predictions (forward only, small) stay on the sessions' threads: queued behind
+# the maps, they doubled the median wait (benchmarks/README.md, "Many viewers at once").
+MODEL_WORKERS = max(1, (os.cpu_count() or 1) // 4)  # torch spreads one pass over the cores itself
+
+
+@st.cache_resource(show_spinner=False)
+def _model_workers():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(MODEL_WORKERS, thread_name_prefix="model")
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _saliency(_model: LoadedModel, key: str, _image: np.ndarray, digest: str, kwargs_json: str):
-    result = compute_saliency(_model, _image, **json.loads(kwargs_json))
+    result = _model_workers().submit(compute_saliency, _model, _image, **json.loads(kwargs_json)).result()
     _frozen(result.saliency_hw)
     return result
 
