@@ -197,9 +197,25 @@ def cached_predict(model: LoadedModel, image: ImageInput, *, top: int = 5, views
     return _predict(model, model_key(model), image.image_hwc, image.digest, top, views)
 
 
+# Saliency maps of every session are made by a few shared worker threads, the others waiting their turn.
+# Twelve viewers arriving together each made theirs on their own script thread: a backward pass holds
+# its activations (about 300 MB for 10 views), and the memory a thread frees stays in that thread's malloc
+# arena, so the server went from 0.8 to 3-4 GB and stayed there; more passes at once than cores add memory
+# and CPU time, not speed. Predictions (forward only, small) stay on the sessions' threads: queued behind
+# the maps, they doubled the median wait (benchmarks/README.md, "Many viewers at once").
+MODEL_WORKERS = max(1, (os.cpu_count() or 1) // 4)  # torch spreads one pass over the cores itself
+
+
+@st.cache_resource(show_spinner=False)
+def _model_workers():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(MODEL_WORKERS, thread_name_prefix="model")
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _saliency(_model: LoadedModel, key: str, _image: np.ndarray, digest: str, kwargs_json: str):
-    result = compute_saliency(_model, _image, **json.loads(kwargs_json))
+    result = _model_workers().submit(compute_saliency, _model, _image, **json.loads(kwargs_json)).result()
     _frozen(result.saliency_hw)
     return result
 
@@ -800,21 +816,58 @@ def workspace_root() -> str | None:
 
 
 def current_workspace():
-    """The review workspace, or the page stops with how to set one."""
+    """The review workspace the operator set (it always wins), else the demo one; or the page stops, saying why."""
     from engine.runs.workspace import WorkspaceError, open_workspace
 
     root = workspace_root()
     if root is None:
-        st.info(f"No review workspace is set. Whoever runs the server chooses it: `{WORKSPACE_ENV}=/path/to/workspace "
-                "streamlit run app.py`, or `streamlit run app.py -- --workspace /path/to/workspace`. A workspace holds "
-                "`images/` and the `segmentations/` that `python -m engine segment-folder WORKSPACE/images --out "
-                "WORKSPACE/segmentations` writes.")
-        st.stop()
+        return demo_workspace()
     try:
         return open_workspace(root)
     except WorkspaceError as exc:
         st.error(str(exc))
         st.stop()
+
+
+NO_WORKSPACE = (f"No review workspace is set. Whoever runs the server chooses it: `{WORKSPACE_ENV}=/path/to/workspace "
+                "streamlit run app.py`, or `streamlit run app.py -- --workspace /path/to/workspace`. A workspace holds "
+                "`images/` and the `segmentations/` that `python -m engine segment-folder WORKSPACE/images --out "
+                "WORKSPACE/segmentations` writes.")
+
+
+@st.cache_resource
+def _demo_lock() -> threading.Lock:
+    """One demo build at a time in this server: a second session waits for it, then opens it."""
+    return threading.Lock()
+
+
+def demo_workspace():
+    """Without an operator's workspace: the demo one in the user's cache directory (built from the bundled
+    photos when the person asks, with a progress bar), or the page stops with how to set a real one."""
+    from engine.runs.demo_workspace import build_demo_workspace, demo_workspace_dir, open_demo_workspace
+
+    root = demo_workspace_dir()
+    space = open_demo_workspace(root)
+    if space is None:
+        st.info(NO_WORKSPACE)
+        photos = list(demo_images().values())
+        st.caption(f"Or try the queue now on a demo: the {len(photos)} bundled photos cut by the same step as "
+                   f"`segment-folder`, on the sidebar's model, into `{root}` (your cache directory; nothing in the app's folder).")
+        if not st.button(f"Build a demo workspace from the {len(photos)} bundled photos", key="rev_build_demo",
+                         type="primary", icon=":material/construction:"):
+            st.stop()
+        bar = st.progress(0.0, text="Cutting the demo photos…")
+        with _demo_lock():
+            try:
+                space = build_demo_workspace(current_model(), photos, root, on_step=lambda done, total: bar.progress(
+                    done / total, text=f"Cut {done} of {total} demo photos"))
+            except (OSError, ValueError) as exc:
+                st.error(f"The demo workspace could not be made in {root}: {exc}")
+                st.stop()
+        clear_queue()
+    st.info(f"This is a **demo** workspace: the bundled photos, pre-segmented, in `{root}`. Saves go there too. "
+            f"For your own photos, whoever runs the server sets `{WORKSPACE_ENV}` (see the README).", icon=":material/science:")
+    return space
 
 
 @st.cache_data(ttl=3, show_spinner=False)  # a few seconds: other sessions' saves show up soon
@@ -849,3 +902,35 @@ def record_model(record: dict) -> LoadedModel:
         except ModelLoadError as exc:
             st.warning(f"{exc} Re-cutting with the sidebar's model instead.")
     return current_model()
+
+
+# ---------------------------------------------------------------- figures of a cut (segmentation, review)
+def cut_figure(image: ImageInput, saliency, mask_hw: np.ndarray, bbox, *, seeds_hw: np.ndarray | None = None,
+               caption: str) -> Figure:
+    """The paper's layout for §3.2 (Simonyan et al. 2013, Fig. 4): the photo, its class saliency map and the
+    mask (background dimmed, box drawn; the hand seeds of ``seeds_hw`` painted over it when there are any),
+    in one row at display size."""
+    from engine.figures import make_figure
+    from engine.render import colourise
+    from engine.segmentation.cut import HAND_CODES, has_code
+
+    shown_hw = shown_shape(image)
+    photo = shown_photo(image, shown_hw)
+    cut = masks.draw_result(photo, fit(mask_hw, shown_hw), fit_box(bbox, image.image_hwc.shape, shown_hw))
+    label = "mask and box"
+    if seeds_hw is not None and has_code(seeds_hw, HAND_CODES).any():
+        hand_hw = np.where(has_code(seeds_hw, HAND_CODES), seeds_hw, 0).astype(np.uint8)
+        cut, label = masks.draw_seeds(cut, fit(hand_hw, shown_hw)), "mask and box, with the hand seeds"
+    heat = colourise(fit(saliency.saliency_hw, shown_hw))
+    return make_figure([[(photo, image.name), (heat, f"{saliency.method} saliency for {saliency.label}"), (cut, label)]],
+                       caption=caption)
+
+
+def cut_caption(model: LoadedModel, saliency, preset: presets.Preset, bbox, area: int, *, photo: str, note: str = "") -> str:
+    """A §3.2 figure's caption: what made the mask (model, class, map, preset and its knobs) and what it is."""
+    views = {1: "the centre crop", 10: "the 10 views", "full": "the whole photo"}[preset.views]
+    return (f"Weakly supervised segmentation (Simonyan et al. 2013, §3.2): the class saliency map seeds colour models "
+            f"and a graph cut separates the object; the box bounds it. Model {model_caption(model)}; class "
+            f"{saliency.class_index} “{saliency.label}”; {saliency.method} saliency on {views}; preset {preset.name} "
+            f"({preset.seeds} seeds: foreground ≥ {preset.fg:g}, background ≤ {preset.bg:g}; {preset.iterations} rounds, "
+            f"γ = {preset.gamma:g}); box {tuple(bbox) if bbox is not None else 'none'}, {area} px; photo {photo}.{note}")

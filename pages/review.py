@@ -12,6 +12,7 @@ from engine.segmentation import presets as pre
 st.title("Review segmentations")
 st.caption("Go through a pre-segmented folder worst first: paint seeds where a mask is wrong (the photo is re-cut "
            "on each stroke), save or accept, move on. Every save is a new version; nothing is overwritten.")
+link_box = st.container()
 workspace = ui.current_workspace()
 items = ui.queue(workspace)
 if not items:
@@ -23,6 +24,8 @@ refined = sum(i.status == "refined" for i in items)
 st.progress(accepted / len(items), text=f"{accepted} of {len(items)} accepted · {refined} refined, not yet accepted")
 
 stems = [i.stem for i in items]
+photo_link = ui.UrlParam("photo", ui.REVIEW_STEM_KEY, ui.one_of(stems))  # always in the link: the queue's head changes
+ui.restore_from_url(photo_link)
 if st.session_state.get(ui.REVIEW_STEM_KEY) not in stems:
     st.session_state[ui.REVIEW_STEM_KEY] = stems[0]
 with st.expander("Queue: the likely-bad masks first (boxes that run to the photo's borders and cover most of it), accepted last"):
@@ -30,6 +33,8 @@ with st.expander("Queue: the likely-bad masks first (boxes that run to the photo
                    "quality": i.quality} for i in items], hide_index=True, width="stretch")
     st.selectbox("Go to", stems, key=ui.REVIEW_STEM_KEY)
 stem = st.session_state[ui.REVIEW_STEM_KEY]
+ui.keep_in_url(photo_link)
+ui.copy_link(link_box)
 entry = workspace.load(stem)
 image = ui.workspace_photo(entry.image_path)
 preset, class_index = pre.preset_from_record(entry.record)
@@ -106,6 +111,12 @@ def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_ind
         if kind:
             getattr(st, kind)(text)
 
+    def figure():
+        saliency = ui.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
+        return ui.cut_figure(image, saliency, mask, bbox, seeds_hw=seeds, caption=ui.cut_caption(
+            model, saliency, preset, bbox, int(mask.sum()), photo=entry.record.get("image", image.name),
+            note=f" Review: {'your strokes, not saved yet' if changed else f'version {entry.version} ({entry.status})'}."))
+
     with right:
         st.caption("Keys: **A** accept and go on, **N** next, **P** previous, **S** save. Moving on saves your strokes first.")
         versions = workspace.history(stem)
@@ -118,6 +129,7 @@ def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_ind
                 st.rerun()
             except (SaveConflict, WorkspaceError) as exc:
                 st.error(str(exc))
+        ui.figure_downloads(figure, f"{stem}_v{entry.version}_segmentation", key="rev_figure")
 
 
 saved_hand = np.where(seg.has_code(entry.seeds_hw, seg.HAND_CODES), entry.seeds_hw, 0).astype(np.uint8)

@@ -13,6 +13,7 @@ from engine.segmentation import presets as pre
 from engine.views import VIEWS
 
 KNOBS = ("views", "fg", "bg", "iterations", "gamma")  # widget keys seg_<knob>, set from the preset
+PRESET_LINK = ui.UrlParam("preset", "seg_preset", ui.one_of(tuple(pre.PRESETS)), default=pre.DEFAULT_PRESET)
 
 
 def apply_preset(preset: pre.Preset, class_index=None):
@@ -23,15 +24,46 @@ def apply_preset(preset: pre.Preset, class_index=None):
         st.session_state["seg_class"] = class_index
 
 
+def knob_links(base: pre.Preset):
+    """The URL parameters of the knobs; only those moved off ``base``'s value go in a link."""
+    def checked(knob, parse):
+        def check(raw):
+            value = parse(raw)
+            levels = {}  # fg and bg are checked together, as the link gives them
+            for other in {"fg", "bg"} - {knob}:
+                try:
+                    levels[other] = float(st.query_params[other]) if other in st.query_params else getattr(base, other)
+                except ValueError:
+                    levels[other] = getattr(base, other)
+            dataclasses.replace(base, **levels, **{knob: value})  # a ValueError says what is wrong with it
+            return value
+        return check
+
+    return (ui.UrlParam("views", "seg_views", checked("views", ui.one_of(VIEWS, int)), default=base.views),
+            *(ui.UrlParam(k, f"seg_{k}", checked(k, ui.number_in(0.0, 1.0)), dump=ui.number_text, default=getattr(base, k))
+              for k in ("fg", "bg")),
+            ui.UrlParam("iterations", "seg_iterations", checked("iterations", ui.number_in(1, 10, int)), dump=ui.number_text,
+                        default=base.iterations),
+            ui.UrlParam("gamma", "seg_gamma", checked("gamma", ui.number_in(0.0, 1000.0)), dump=ui.number_text, default=base.gamma))
+
+
 st.title("Weakly supervised segmentation")
 st.caption("Simonyan et al. 2013, §3.2: a class saliency map seeds a foreground and a background colour model "
            "(5-component GMMs), GrabCut labels every pixel, and the largest component's box is the localisation. "
            "Correct it by hand: paint seeds, click on what is (or is not) the object, or draw a box around it.")
+link_box = st.container()
 model = ui.current_model()
-image = ui.image_picker(key="seg_image")
+image = ui.image_picker(key="seg_image", url_param="image")
 photo = image.image_hwc
-if "seg_fg" not in st.session_state:
-    apply_preset(pre.get_preset(pre.DEFAULT_PRESET))
+chosen = st.session_state.get("seg_preset")
+ui.restore_from_url(PRESET_LINK)
+if "seg_fg" not in st.session_state or st.session_state.get("seg_preset") != chosen:
+    for knob in KNOBS:  # a new preset (first run, or a link's): its knobs, or the link's
+        st.session_state.pop(f"seg_{knob}", None)
+linked_preset = pre.get_preset(st.session_state.setdefault("seg_preset", pre.DEFAULT_PRESET))
+ui.restore_from_url(*knob_links(linked_preset))
+for knob in KNOBS:
+    st.session_state.setdefault(f"seg_{knob}", getattr(linked_preset, knob))
 
 with st.expander("Resume from a download (JSON + seed map)"):
     saved = st.file_uploader("Segmentation JSON", type=["json"], key="seg_resume_json")
@@ -62,13 +94,15 @@ views = row[0].radio("Views", VIEWS, horizontal=True, key="seg_views",
                      help="Saliency on the centre crop, the paper's 10 views, or the whole photo.")
 predictions = ui.cached_predict(model, image, top=5, views=1)
 with row[1]:
-    target = ui.class_picker(model, top1=predictions[0].index, key="seg_class")
+    target = ui.class_picker(model, top1=predictions[0].index, key="seg_class", url_param="class")
 rule = "quantile" if base.seeds == "quantile" else "level (fraction of the map's maximum)"
 fg = row[2].slider("Foreground seeds ≥", 0.0, 1.0, key="seg_fg", step=0.005, help=f"A {rule} of the saliency map.")
 bg = row[3].slider("Background seeds ≤", 0.0, 1.0, key="seg_bg", step=0.01, help=f"A {rule} of the saliency map.")
 iterations = row[4].number_input("GrabCut iterations", 1, 10, key="seg_iterations")
 gamma = st.sidebar.number_input("γ (Potts weight at 256 px)", 0.0, 1000.0, key="seg_gamma", step=10.0,
                                 help="The reference code's 150 at a 256-pixel short side; scaled with the image size.")
+ui.keep_in_url(PRESET_LINK, *knob_links(base))
+ui.copy_link(link_box)
 try:
     preset = dataclasses.replace(base, views=views, fg=fg, bg=bg, iterations=int(iterations), gamma=float(gamma))
 except ValueError as exc:
@@ -95,7 +129,6 @@ if before.seeds_promoted:
 @st.fragment
 def refine(image: ui.ImageInput, saliency, preset: pre.Preset, before, resumed, resumed_key, restored: bool) -> None:
     """The canvas and everything drawn from the cut after the strokes: a stroke reruns this, not the page."""
-    photo = image.image_hwc
     left, right = st.columns([2, 3])
     with left:
         shown_hw = ui.shown_shape(image)
@@ -143,6 +176,9 @@ def refine(image: ui.ImageInput, saliency, preset: pre.Preset, before, resumed, 
         ui.download("Box, settings and mask (JSON, COCO RLE)", lambda: json.dumps(pre.segmentation_record(
             after, class_index=saliency.class_index, label=saliency.label, model=model.name, weights=model.weights,
             preset=preset), indent=2), f"{name}.json", "application/json", key="seg_dl_json")
+    ui.figure_downloads(lambda: ui.cut_figure(image, saliency, after.is_foreground_hw, after.bbox, seeds_hw=after.seeds_hw, caption=ui.cut_caption(
+        model, saliency, preset, after.bbox, after.area, photo=image.name, note=" Red and blue: seeds painted by hand." if hand.any() else "")),
+        name, key="seg_figure")
 
 
 refine(image, saliency, preset, before, resumed, saved_seeds.file_id if resumed is not None else None, bool(restored))

@@ -67,3 +67,18 @@ def test_class_model_figure_is_the_class_images_in_a_grid(made):
 def test_faithfulness_figure_is_a_row_of_maps_per_method(made):
     open_link("pages/faithfulness.py", methods="gradient,gradcam", stages="1", step="3584", run="1")
     check(made, "deletion AUC", "Spearman", panels=2 * 3)  # each method: centre view, trained map, one stage
+
+
+def test_segmentation_figure_is_photo_map_and_mask_with_the_preset_in_its_caption(made):
+    open_link("pages/segmentation.py", image="espresso", preset="paper", views="1")
+    check(made, "espresso", "§3.2", "preset paper (changed)", "quantile seeds", "γ = 150", panels=3)
+
+
+def test_review_figure_is_the_current_photo_its_map_and_mask(made, tmp_path, monkeypatch):
+    from tests.test_workspace import make_workspace
+
+    make_workspace(tmp_path, {"a": 0.9, "b": 0.1})
+    monkeypatch.setenv("DEEP_INSIDE_WORKSPACE", str(tmp_path))
+    open_link("pages/review.py", photo="a")
+    assert any(name.startswith("a_v0_segmentation_figure.") for name in made), list(made)
+    check(made, "version 0 (automatic)", "§3.2", panels=3)

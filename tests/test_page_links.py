@@ -205,3 +205,38 @@ def test_a_faithfulness_link_with_run_shows_the_checks():
     assert len(at.get("plotly_chart")) == 2 and at.radio(key="faith_baseline").value == "blurred"
     assert at.query_params["run"] == "1" and at.query_params["methods"] == "gradient"
     assert "Figure (SVG)" in [b.label for b in at.get("download_button")]
+
+
+# ---------------------------------------------------------------- segmentation
+@pytest.mark.slow
+def test_a_segmentation_link_restores_photo_class_preset_and_knobs_and_the_page_keeps_the_url():
+    link = {"image": "espresso", "class": "967", "preset": "paper", "views": "1", "fg": "0.9", "iterations": "2"}
+    at = open_link("pages/segmentation.py", **link)
+    assert not notes(at) and not at.error
+    assert at.selectbox(key="seg_image_demo").value == "espresso" and at.selectbox(key="seg_class").value == 967
+    assert at.selectbox(key="seg_preset").value == "paper"
+    assert (at.radio(key="seg_views").value, at.slider(key="seg_fg").value, at.slider(key="seg_bg").value,
+            at.number_input(key="seg_iterations").value, at.sidebar.number_input(key="seg_gamma").value) == (1, 0.9, 0.3, 2, 150.0)
+    assert any("paper (changed)" in c.value for c in at.caption)
+    assert any(c.startswith("After edits: box") for c in (c.value for c in at.caption))
+    assert at.query_params == link
+    assert "Link to this view" in str(at.get("popover")[0].proto)
+    at.selectbox(key="seg_preset").set_value("gradcam-cut").run()  # a preset chosen: its own knobs, none in the URL
+    assert at.slider(key="seg_fg").value == 0.4 and at.radio(key="seg_views").value == "full"
+    assert at.query_params == {"image": "espresso", "class": "967"}  # the default preset is left out too
+
+
+@pytest.mark.slow
+def test_a_bad_segmentation_link_falls_back_to_the_presets_knobs_with_a_note_for_each_value():
+    at = open_link("pages/segmentation.py", image="dog", preset="magic", views="3", fg="0.05", iterations="99", gamma="-1")
+    said = notes(at)
+    for name in ("image=dog", "preset=magic", "views=3", "fg=0.05", "iterations=99", "gamma=-1"):
+        assert f"`{name}` cannot be used" in said, said
+    assert "Need 0 ≤ background < foreground ≤ 1" in said  # fg below the preset's background level
+    assert at.selectbox(key="seg_preset").value == "gradcam-cut" and at.slider(key="seg_fg").value == 0.4
+    assert at.number_input(key="seg_iterations").value == 2 and not at.error
+    assert at.query_params == {}
+    crossed = open_link("pages/segmentation.py", preset="paper", fg="0.2", bg="0.5")  # each fine alone, not together
+    assert "`fg=0.2` cannot be used" in notes(crossed) and "`bg=0.5` cannot be used" in notes(crossed)
+    assert (crossed.slider(key="seg_fg").value, crossed.slider(key="seg_bg").value) == (0.95, 0.3)
+    assert crossed.query_params == {"preset": "paper"}

@@ -2,10 +2,14 @@
 sessions, the COCO download, and the message when no workspace is set. Painting is in the browser test."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from engine.runs import workspace as ws
-from tests.conftest import open_page
+from engine.runs.demo_workspace import MARKER, demo_workspace_dir
+from tests.conftest import ROOT, open_page
+from tests.test_page_links import notes, open_link
 from tests.test_workspace import edited, make_workspace
 
 pytestmark = pytest.mark.slow
@@ -22,10 +26,69 @@ def current(at) -> str:
     return at.selectbox(key="review_stem").value
 
 
-def test_without_a_workspace_the_page_says_how_to_set_one(monkeypatch):
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """No operator's workspace; HOME and the cache directory in a temporary folder."""
     monkeypatch.delenv("DEEP_INSIDE_WORKSPACE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_without_a_workspace_the_page_says_how_to_set_one_and_offers_a_demo(cache):
     at = open_page("pages/review.py")
     assert any("DEEP_INSIDE_WORKSPACE" in i.value and "--workspace" in i.value for i in at.info)
+    assert at.button(key="rev_build_demo").label == "Build a demo workspace from the 5 bundled photos"
+    assert not (cache / "deep-inside").exists()  # nothing is made until asked
+
+
+def test_the_demo_workspace_is_built_in_the_cache_directory_on_request_and_then_reused(cache):
+    before = sorted(p.name for p in ROOT.iterdir())
+    at = open_link("pages/review.py", weights="random")  # the sidebar's model cuts the demo: random weights, quick
+    at.button(key="rev_build_demo").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    root = demo_workspace_dir()
+    assert root == cache / "deep-inside" / "demo-workspace"
+    made = json.loads((root / MARKER).read_text())
+    assert made["demo"] and made["weights"] == "random" and len(made["photos"]) == 5
+    assert sorted(p.name for p in (root / "images").iterdir()) == sorted(made["photos"])
+    assert len(list((root / "segmentations").glob("*.json"))) == 5
+    assert not list(root.parent.glob(".tmp-*"))  # built aside, renamed into place
+    assert any("demo" in i.value and str(root) in i.value for i in at.info)
+    assert "0 of 5 accepted" in at.get("progress")[-1].proto.text
+    assert at.query_params["photo"] == at.selectbox(key="review_stem").value
+    assert sorted(p.name for p in ROOT.iterdir()) == before  # nothing written into the repository
+
+    stamp = (root / MARKER).stat().st_mtime_ns
+    again = open_page("pages/review.py")  # another session: the demo opens at once, not rebuilt
+    assert not again.get("button") or "rev_build_demo" not in [b.key for b in again.button]
+    assert (root / MARKER).stat().st_mtime_ns == stamp and "0 of 5 accepted" in again.get("progress")[-1].proto.text
+    first = again.selectbox(key="review_stem").value
+    again.button(key="rev_accept").click().run()
+    assert not again.exception and ws.open_workspace(root).load(first).status == "accepted"
+
+
+def test_an_operators_workspace_wins_over_the_demo(cache, tmp_path, monkeypatch):
+    root = demo_workspace_dir()
+    make_workspace(root, {"demo_photo": 0.5})
+    (root / MARKER).write_text("{}")
+    make_workspace(tmp_path / "theirs", {"a": 0.9, "b": 0.1})
+    monkeypatch.setenv("DEEP_INSIDE_WORKSPACE", str(tmp_path / "theirs"))
+    at = open_page("pages/review.py")
+    assert current(at) == "b" and not any("demo" in i.value for i in at.info)
+    monkeypatch.setenv("DEEP_INSIDE_WORKSPACE", "")
+    demo = open_page("pages/review.py")
+    assert current(demo) == "demo_photo" and any("demo" in i.value for i in demo.info)
+
+
+def test_a_link_opens_its_photo_in_the_queue_and_a_stale_one_falls_back_to_the_head(workspace):
+    at = open_link("pages/review.py", photo="a")
+    assert current(at) == "a" and not notes(at) and at.query_params["photo"] == "a"
+    at.button(key="rev_next").click().run()
+    assert at.query_params["photo"] == current(at) != "a"  # the URL follows the queue
+    stale = open_link("pages/review.py", photo="zebra")
+    assert "`photo=zebra` cannot be used" in notes(stale)
+    assert current(stale) == "b" and stale.query_params["photo"] == "b"
 
 
 def test_the_queue_starts_with_the_worst_and_accept_saves_and_moves_on(workspace):

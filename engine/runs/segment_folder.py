@@ -15,12 +15,13 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
 from engine.catalog import DEFAULT_MODEL
 from engine.images import encode_png, load_image
-from engine.runs.batch import Proposal
+from engine.runs.batch import Proposal, photos_from, run_local
 from engine.segmentation.masks import encode_seed_map
 from engine.segmentation.presets import Preset, segment_with_preset, segmentation_record
 
@@ -76,6 +77,22 @@ class SegmentStages:
         return {"image": proposal.image, "bbox": record["bbox"], "class_index": class_index, "label": label,
                 "area": record["area"], "seeds_promoted": record["seeds_promoted"], "quality": record["quality"],
                 "files": [f"{stem}_mask.png", f"{stem}_seeds.png", f"{stem}.json"]}
+
+
+def segment_photos(model, paths: Sequence[Path], out_dir: str | Path, *, preset: Preset, class_index: int | None = None,
+                   on_step: Callable[[int, int], None] | None = None) -> list[dict]:
+    """``segment-folder`` in this process on a loaded ``model``, one photo after another (no cut processes):
+    each photo's three files into ``out_dir`` and its line, as the command's; ``on_step(done, total)`` after each."""
+    stages = SegmentStages(model, SegmentJob(preset, str(out_dir), class_index, model.name, model.weights))
+    lines: list[dict] = []
+
+    def take(line: dict) -> None:
+        lines.append(line)
+        if on_step is not None:
+            on_step(len(lines), len(paths))
+
+    run_local(stages, photos_from(paths), jobs=1, on_line=take)
+    return lines
 
 
 def cut_photo(image_hwc: np.ndarray, saliency_hw: np.ndarray, *, preset: Preset) -> dict:

@@ -106,3 +106,42 @@ def test_the_figure_for_slides_downloads_as_png_and_svg(page, server):
     assert panel.format == "PNG" and panel.width > 100
     texts = " ".join(t.text or "" for t in svg.iter("{http://www.w3.org/2000/svg}text"))
     assert "espresso" in texts and "efficientnet_lite0" in texts
+
+
+SEGMENTATION_LINK = "segmentation?image=espresso&preset=paper&views=1&fg=0.9&iterations=2"
+
+
+def expect_segmentation_link(page) -> None:
+    expect(page.get_by_role("combobox", name="Demo image")).to_have_value("espresso")
+    expect(page.get_by_role("combobox", name="Preset")).to_have_value("paper")
+    expect(page.get_by_text("Running preset paper (changed)")).to_be_visible()
+    expect(page.locator('[data-testid="stRadio"]').filter(has_text="Views").get_by_role("radio", name="1", exact=True)).to_be_checked()
+    expect(caption(page, re.compile(r"^After edits: box"))).to_be_visible()
+    expect(page.locator('[data-testid="stAlertContentWarning"]')).to_have_count(0)
+    expect_no_exception(page)
+
+
+def test_a_segmentation_link_restores_preset_and_knobs_in_a_fresh_browser_and_its_figure_downloads(page, browser, server):
+    open_page(page, server.url, SEGMENTATION_LINK)
+    expect_segmentation_link(page)
+    page.get_by_role("button", name="Link to this view").click()
+    copied = page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"]').inner_text().strip()
+    assert copied.startswith(f"{server.url}/segmentation?")
+    assert set(SEGMENTATION_LINK.split("?")[1].split("&")) <= set(copied.split("?")[1].split("&"))
+    page.keyboard.press("Escape")
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    try:
+        other = fresh.new_page()
+        other.goto(copied)
+        settle(other)
+        expect_segmentation_link(other)
+        figure = as_png(download(other, "Figure (PNG)"))
+        assert figure.width > 600 and figure.height > 256
+        svg = ElementTree.fromstring(download(other, "Figure (SVG)"))
+        assert len(svg.findall("{http://www.w3.org/2000/svg}image")) == 3  # photo, map, mask
+        texts = " ".join(t.text or "" for t in svg.iter("{http://www.w3.org/2000/svg}text"))
+        assert "preset paper (changed)" in texts and "espresso" in texts
+        shot(other, "deep_link_segmentation")
+    finally:
+        fresh.close()

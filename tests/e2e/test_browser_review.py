@@ -4,6 +4,7 @@ after a server restart.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -86,3 +87,37 @@ def test_a_stroke_then_accept_is_saved_and_counted_after_a_reload_and_a_restart(
         context.close()
     assert np.array_equal(space.load(first.stem).mask_hw, saved.mask_hw)
     assert all(space.load(i.stem).version == 0 for i in space.items() if i.stem != first.stem)  # nothing else saved
+
+
+def test_the_demo_workspace_is_built_from_the_review_page_and_a_photo_is_accepted_there(browser, tmp_path):
+    """No workspace set by the operator: the page builds the demo from the bundled photos (a progress bar),
+    in the user's cache directory, and opens its queue; accepting a photo saves it there."""
+    cache = tmp_path / "cache"
+    env = {"DEEP_INSIDE_WORKSPACE": "", "XDG_CACHE_HOME": str(cache)}
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    context.set_default_timeout(180_000)
+    page = context.new_page()
+    try:
+        with streamlit_server("streamlit-review-demo-server.log", env) as server:
+            open_page(page, server.url, "review")
+            expect(page.get_by_text("No review workspace is set")).to_be_visible()
+            page.get_by_role("button", name="Build a demo workspace from the 5 bundled photos").click()
+            expect(page.get_by_text("Cut 5 of 5 demo photos")).to_be_visible()  # the build's progress bar, full
+            expect(page.get_by_text("0 of 5 accepted")).to_be_visible()
+            root = cache / "deep-inside" / "demo-workspace"
+            expect(page.locator('[data-testid="stAlertContentInfo"]').filter(has_text=str(root))).to_be_visible()
+            settle(page)
+            first = open_workspace(root).items()[0].stem
+            expect(page).to_have_url(re.compile(rf"/review\?photo={first}$"))
+            shot(page, "review_demo_workspace")
+            page.get_by_role("button", name="Accept").click()
+            settle(page)
+            expect(page.get_by_text(f"Saved {first} as accepted")).to_be_visible()
+            expect(page.get_by_text("1 of 5 accepted")).to_be_visible()
+            expect(error_alert(page)).to_have_count(0)
+            expect_no_exception(page)
+    finally:
+        context.close()
+    saved = open_workspace(root).load(first)
+    assert (saved.version, saved.status) == (1, "accepted")
+    assert not (ROOT / "deep-inside").exists()
