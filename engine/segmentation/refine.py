@@ -45,9 +45,9 @@ class RefineOptions:
 
     temperature: float = 0.5  # feature-distance units per nat of the feature evidence
     feature_weight: float = 1.0  # nats: the feature evidence's weight in the unary
-    colour_weight: float = 0.5  # ... the colour models'
+    colour_weight: float = 1.5  # ... the colour models'
     stickiness: float = 1.0  # nats a pixel pays to change its label from the previous mask
-    gamma: float = 50.0  # Potts weight at a 256-pixel short side (GrabCut's paper: 50)
+    gamma: float = 20.0  # Potts weight at a 256-pixel short side (GrabCut's paper: 50)
     rounds: int = 2  # GrabCut rounds (re-fit the colour models on the last cut, cut again)
     max_side: int = 512  # the working size
     coarse_side: int = 160  # the GrabCut rounds' grid; the outline is then re-cut at the working size
@@ -57,8 +57,8 @@ class RefineOptions:
     auto_margin: float = 0.5  # feature-distance added to them before any input ...
     auto_fade: float = 0.5  # ... and after each group of hand seeds: the automatic evidence yields
     sure: float = 2.0  # feature evidence (nats, before its weight) that overrides the previous mask
-    implicit_background: str = "everywhere"  # or "outside-previous": what the previous mask holds is not
-    #   pushed out by a positive input's implicit background (a positive stroke then only adds)
+    implicit_background: str = "outside-previous"  # a positive input's implicit background ("farther than
+    #   Otsu's threshold") spares what the previous mask holds, so a positive stroke only adds; or "everywhere"
 
     def __post_init__(self):
         if not (self.temperature > 0 and self.feature_weight >= 0 and self.colour_weight >= 0 and self.stickiness >= 0
