@@ -507,7 +507,7 @@ class HandSeeds:
     seeds_hw: np.ndarray | None  # uint8 (H, W); None: nothing drawn and no seeds under
     key: str
     box: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) in photo pixels, x1/y1 excluded
-    box_prior: str = "saliency"  # what a box starts from: "saliency" (the automatic mask inside it) or "box"
+    box_prior: str = "box"  # what a box starts from: "box" (GrabCut) or "saliency" (the automatic mask inside it)
 
     def any(self) -> bool:
         return self.box is not None or (self.seeds_hw is not None and bool(self.seeds_hw.any()))
@@ -515,7 +515,7 @@ class HandSeeds:
 
 INPUT_MODES = {"brush": "Brush", "clicks": "Clicks", "box": "Box"}
 CLICK_KINDS = {"positive": ("object", HAND_FOREGROUND), "negative": ("not the object", HAND_BACKGROUND)}
-BOX_PRIORS = {"saliency": "the saliency mask inside the box", "box": "the box alone (GrabCut)"}
+BOX_PRIORS = {"box": "the box alone (GrabCut)", "saliency": "the saliency mask inside the box"}  # box: better on GrabCut, Berkeley
 BOX_COLOUR = "#f98c0a"
 
 
@@ -613,7 +613,8 @@ def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray
     else:
         st.radio("The box starts from", list(BOX_PRIORS), format_func=BOX_PRIORS.get, horizontal=True, key=f"{key}_box_prior",
                  help="GrabCut starts with the whole box as the object; with the saliency map it starts from the "
-                      "automatic mask inside the box. Either way, outside the box is background. The last box drawn counts.")
+                      "automatic mask inside the box (worse on GrabCut's and Berkeley's photos: benchmarks/README.md). "
+                      "Either way, outside the box is background. The last box drawn counts.")
         tool = dict(stroke_width=2, stroke_color=BOX_COLOUR, fill_color="rgba(0, 0, 0, 0)", drawing_mode="rect")
     if st.button("Reset to automatic seeds", key=f"{key}_reset", help="Drop every stroke, click and box."):
         state.pop(f"{key}_drawings_{round_}", None)
@@ -644,7 +645,7 @@ def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray
     if mode == "clicks":
         undo_slot.button("Undo last click", key=f"{key}_undo_click", on_click=_undo_click, args=(key, round_, scale),
                          disabled=not drawings.get("clicks", (None, ()))[1], icon=":material/undo:")
-    return _combine(photo.shape[:2], under_hw, under_key, drawings, state.get(f"{key}_box_prior", "saliency"))
+    return _combine(photo.shape[:2], under_hw, under_key, drawings, state.get(f"{key}_box_prior", "box"))
 
 
 def _undo_click(key: str, round_: int, scale: tuple[float, float]) -> None:
@@ -674,7 +675,7 @@ def _combine(shape: tuple[int, int], under_hw: np.ndarray | None, under_key: str
     if not clicks_ and box is None:
         return HandSeeds(seeds, key)
     key = f"{key}|{hashlib.md5(repr(clicks_).encode()).hexdigest()}|{box}"
-    return HandSeeds(_with_clicks_and_box(key, seeds, shape, clicks_, box), key, box, box_prior or "saliency")
+    return HandSeeds(_with_clicks_and_box(key, seeds, shape, clicks_, box), key, box, box_prior or "box")
 
 
 def _saliency_key(image_digest: str, saliency, model: LoadedModel) -> tuple:

@@ -95,6 +95,16 @@ def recut_after_stroke(model, repeats: int) -> None:
     print(f"Re-cut after one stroke, {image.shape[1]}×{image.shape[0]}:")
     print(f"  first segmentation ({first.iterations} iterations) {first_s * 1e3:.1f} ms")
     print(f"  re-cut    median {recut_s * 1e3:8.1f} ms  (goal < 150 ms; area {first.area} -> {again.area} px)")
+    from engine.attribution.features import pixel_features
+    from engine.segmentation import refine as rf
+
+    features_s, features = median_time(lambda: pixel_features(model, image).features_hwk, 3)
+    prepared = rf.prepare_for_refine(image)
+    hand = np.where(stroke == seg.HAND_BACKGROUND, seg.HAND_BACKGROUND, 0).astype(np.uint8)
+    refine_s, refined = median_time(lambda: rf.refine(image, hand, features_hwk=features, previous_hw=first.is_foreground_hw,
+                                                      automatic_hw=first.is_foreground_hw, prepared=prepared), repeats)
+    print(f"  refine (the pages' default after an input) median {refine_s * 1e3:8.1f} ms  (goal < 150 ms; area -> {refined.area} px); "
+          f"the photo's features, once per photo: {features_s * 1e3:.0f} ms")
 
 
 def page_rerun_on_a_phone_photo(strokes: int = 5) -> None:
