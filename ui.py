@@ -624,9 +624,17 @@ def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray
     others = _combine(photo.shape[:2], under_hw, under_key, {m: d for m, d in drawings.items() if m != mode}, state.get(f"{key}_box_prior"))
     shown_under = seeds_hw if others.seeds_hw is None or others.seeds_hw is under_hw else merge_seeds(seeds_hw, others.seeds_hw)
     shown_seeds = fit(shown_under, canvas_hw)
+    # A canvas gets its initial drawing once, when it mounts, and the very same one on every later run: a changed
+    # initial_drawing makes the component redraw and send its value again (a rerun, and so on without end).
+    live = state.get(f"{key}_live")  # (canvas key, initial drawing) of the canvas the last run drew
+    if live is not None and not live[0].startswith(f"{key}_canvas_{mode}_"):  # back from another mode: a fresh canvas
+        sub_round = state[f"{key}_{mode}_round"] = sub_round + 1
+    canvas_key = f"{key}_canvas_{mode}_{round_}_{sub_round}"
+    if live is None or live[0] != canvas_key:
+        live = state[f"{key}_live"] = (canvas_key, (drawings.get(mode) or (None,))[0])
     result = st_canvas(background_image=_canvas_background(image.digest, photo, canvas_hw, digest_of(shown_seeds), shown_seeds),
-                       width=CANVAS_WIDTH, height=height, return_image_data=mode == "brush",
-                       initial_drawing=(drawings.get(mode) or (None,))[0], key=f"{key}_canvas_{mode}_{round_}_{sub_round}", **tool)
+                       width=CANVAS_WIDTH, height=height, return_image_data=mode == "brush", initial_drawing=live[1],
+                       key=canvas_key, **tool)
     st.caption("Seeds: orange = model foreground, light blue = model background (fit the colour models only); "
                "red = your foreground, blue = your background (hard constraints). Undo, redo and clear are on the canvas toolbar.")
     json_data = result.json_data if result is not None else None
