@@ -37,15 +37,20 @@ def _progress(page) -> str:
     return page.locator('[data-testid="stProgress"]').inner_text()
 
 
+
+def _page(browser, *, timeout_ms: int):
+    """A fresh browser context (closed by the caller) and its page, at the size the screenshots use."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    context.set_default_timeout(timeout_ms)
+    return context, context.new_page()
+
 def test_a_stroke_then_accept_is_saved_and_counted_after_a_reload_and_a_restart(browser, workspace_root):
     space = open_workspace(workspace_root)
     first = space.items()[0]  # the queue's head: the likeliest bad mask
     assert first.version == 0 and first.status == "automatic"
     before = space.load(first.stem)
     env = {"DEEP_INSIDE_WORKSPACE": str(workspace_root)}
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    context.set_default_timeout(90_000)
-    page = context.new_page()
+    context, page = _page(browser, timeout_ms=90_000)
     try:
         with streamlit_server("streamlit-review-server.log", env) as server:
             open_page(page, server.url, "review")
@@ -94,9 +99,7 @@ def test_the_demo_workspace_is_built_from_the_review_page_and_a_photo_is_accepte
     in the user's cache directory, and opens its queue; accepting a photo saves it there."""
     cache = tmp_path / "cache"
     env = {"DEEP_INSIDE_WORKSPACE": "", "XDG_CACHE_HOME": str(cache)}
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    context.set_default_timeout(180_000)
-    page = context.new_page()
+    context, page = _page(browser, timeout_ms=180_000)
     try:
         with streamlit_server("streamlit-review-demo-server.log", env) as server:
             open_page(page, server.url, "review")
