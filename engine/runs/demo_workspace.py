@@ -24,11 +24,16 @@ MARKER = "demo.json"  # written last, inside the staging folder: its presence me
 STALE_SECONDS = 3600.0  # a staging folder this old is a build that was killed
 
 
-def demo_workspace_dir(environ=os.environ) -> Path:
-    """``$XDG_CACHE_HOME/deep-inside/demo-workspace``, or ``~/.cache/...`` when that is unset (the XDG rule)."""
+def user_cache_dir(environ=os.environ) -> Path:
+    """``$XDG_CACHE_HOME/deep-inside``, or ``~/.cache/deep-inside`` when that is unset (the XDG rule)."""
     cache = environ.get("XDG_CACHE_HOME") or ""
     base = Path(cache) if os.path.isabs(cache) else Path(environ.get("HOME") or Path.home()) / ".cache"
-    return base / "deep-inside" / "demo-workspace"
+    return base / "deep-inside"
+
+
+def demo_workspace_dir(environ=os.environ) -> Path:
+    """``user_cache_dir() / "demo-workspace"``."""
+    return user_cache_dir(environ) / "demo-workspace"
 
 
 def open_demo_workspace(root: str | Path) -> Workspace | None:

@@ -1,7 +1,8 @@
 """Segmentation in a real browser: paint on the canvas with the mouse and watch the mask follow.
 
 A background stroke across the object removes the mask there; a foreground stroke outside it adds
-the mask there; the canvas's Undo takes the last stroke back and the mask with it. The mask is read
+the mask there; the canvas's Undo takes the last stroke back and the mask with it. The canvas is the copy
+of streamlit-drawable-canvas's frontend that reports a stroke at mouse-up (``ui.canvas_component``). The mask is read
 from the page's own "Mask (PNG)" download, at the photo's resolution. On a 12 MP photo, shown at a
 fraction of its size, the downloads keep the photo's size and the picture shown is that mask.
 """
@@ -14,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from playwright.sync_api import expect
+
+import ui
 
 from tests.e2e.browser import (
     as_json,
@@ -62,6 +65,9 @@ def test_painting_seeds_moves_the_mask_and_undo_restores_it(page, server):
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     assert abs(box["width"] / box["height"] - CAT_WH[0] / CAT_WH[1]) < 0.02
+    # the canvas is the copy that reports a stroke at mouse-up (ui.canvas_component), served by this server
+    scripts = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+    assert any(f"/_stcore/bidi-components/{ui.FAST_CANVAS}/index-" in name for name in scripts), scripts
     automatic = _mask(page)
     assert automatic.shape == CAT_WH[::-1] and automatic.any()
     shot(page, "segmentation_automatic")
