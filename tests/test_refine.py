@@ -55,6 +55,22 @@ def test_a_negative_click_removes_a_wrongly_included_region():
     assert result.is_foreground_hw[box(image.shape[:2], *a)].mean() > 0.97
 
 
+def test_negative_clicks_alone_remove_what_they_point_at_and_leave_the_rest_of_the_mask():
+    """The automatic mask holds the object a and two large regions b1, b2 that are not it, all one colour
+    (colour cannot tell them apart). Two negative clicks, one in each region, and no positive one: the
+    object is then what the previous mask holds less what looks like the clicks (the automatic mask's own
+    prototypes, both inside b1 and b2 here, are taken away by the clicks)."""
+    shape = (60, 90)
+    a, b1, b2 = (25, 35, 4, 14), (5, 55, 20, 52), (5, 55, 52, 86)
+    image = photo([(a, RED), (b1, RED), (b2, RED)], shape=shape)
+    labels = box(shape, *a) + 2 * box(shape, *b1) + 3 * box(shape, *b2)
+    previous = labels > 0
+    hand = ck.paint_clicks(shape, [ck.Click(30, 36, False), ck.Click(30, 69, False)], radius=3)
+    result = rf.refine(image, hand, features_hwk=one_hot_features(labels, 4), previous_hw=previous, automatic_hw=previous)
+    assert result.is_foreground_hw[box(shape, *b1) | box(shape, *b2)].mean() < 0.03
+    assert result.is_foreground_hw[box(shape, *a)].mean() > 0.9
+
+
 def test_a_positive_click_on_an_object_away_from_the_automatic_mask_is_kept():
     """The automatic mask holds object a (the saliency's peak); the person clicks object b, which the
     classifier never saw: b joins the mask through the features, although its colour is the background's."""

@@ -11,6 +11,9 @@ Here each input spreads to the region it belongs to:
   the object is how much nearer it lies to the nearest foreground prototype than to the nearest
   background one, ``logit = (d_bg - d_fg) / temperature``. Before any background input the
   background is "farther than the Otsu threshold of the first foreground prototype's distances";
+  with background inputs only, the object is what the previous mask holds farther than the Otsu
+  threshold of the first background prototype's distances (else a few negative clicks that take away
+  the automatic prototypes leave nothing saying where the object is, and the mask stops moving);
   the automatic mask contributes prototypes of its own that fade (a growing margin) with every input;
 - the colour models (5-component GMMs, as in §3.2) are re-fitted on the previous mask with the new
   seeds, GrabCut-style, for a few rounds; the previous mask also costs ``stickiness`` per changed pixel;
@@ -153,6 +156,9 @@ def feature_evidence(features_hwk: np.ndarray, hand_hw: np.ndarray, automatic_hw
         if options.implicit_background == "outside-previous" and previous_hw is not None:
             implicit = np.where(_at(previous_hw, grid_hw), np.inf, implicit)
         d_bg = np.minimum(d_bg, implicit)
+    elif negatives and previous_hw is not None:  # only "not the object" so far: the object is what the previous
+        implicit = otsu_threshold(_nearest(features_hwk, negatives[:1]))  # mask holds, less what looks like the clicks
+        d_fg = np.minimum(d_fg, np.where(_at(previous_hw, grid_hw), implicit, np.inf))
     if automatic_hw is not None:
         auto_fg, auto_bg = automatic_prototypes(features_hwk, _at(automatic_hw, grid_hw), positives, negatives, options)
         margin = options.auto_margin + options.auto_fade * (len(positives) + len(negatives))
