@@ -535,11 +535,15 @@ def _canvas_background(digest: str, _photo: np.ndarray, shape_hw: tuple[int, int
     return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(drawn, quality=PICTURE_QUALITY)).decode("ascii")
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _hand_seeds(drawing_key: str, _png: bytes, shape: tuple[int, int], under_key: str, _under: np.ndarray | None) -> np.ndarray:
+    """The strokes' seeds at the photo's size, shared read-only (cache_data copied 12 MB per rerun at 12 MP,
+    and a session's refinement history kept copies of its own)."""
     from PIL import Image
 
-    return masks.seeds_from_strokes(np.asarray(Image.open(io.BytesIO(_png)).convert("RGBA")), shape, _under)
+    seeds = masks.seeds_from_strokes(np.asarray(Image.open(io.BytesIO(_png)).convert("RGBA")), shape, _under)
+    seeds.flags.writeable = False
+    return seeds
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
