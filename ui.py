@@ -547,12 +547,15 @@ def _hand_seeds(drawing_key: str, _png: bytes, shape: tuple[int, int], under_key
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _with_clicks_and_box(key: str, _under: np.ndarray | None, shape: tuple[int, int], clicks_: tuple, box) -> np.ndarray | None:
+def _with_clicks_and_box(key: str, _under: np.ndarray | None, shape: tuple[int, int], clicks_: tuple, box) -> np.ndarray:
+    """The clicks' discs over ``_under``, then background outside ``box``: a new array (the caller has clicks
+    or a box), shared read-only like ``_hand_seeds``."""
     seeds = _under
     if clicks_:
         seeds = clicks.paint_clicks(shape, [clicks.Click(*c) for c in clicks_], under_hw=seeds)
     if box is not None:
         seeds = refinement.with_box(np.zeros(shape, np.uint8) if seeds is None else seeds, box)
+    seeds.flags.writeable = False
     return seeds
 
 
