@@ -47,6 +47,7 @@ def run(args) -> None:
         "gt_known_accuracy": report.gt_known_accuracy, "gt_known_correct": report.gt_known_correct,
         "centre_box_accuracy": report.centre_box_accuracy, "centre_box_correct": report.centre_box_correct,
         "guesses": report.guesses, "empty_boxes": report.empty_boxes,
+        "split": report.split,  # GT-known (or top-1, and top-5) by instances of the class and by its largest box's size
         "images_per_second": result.new / result.seconds if result.seconds > 0 and result.new else None,
         "processed": result.new, "seconds": result.seconds, "startup_seconds": result.startup_seconds, "runner": "ray" if args.ray else f"local, {args.jobs} jobs",
         "missing_annotations": list(report.missing_annotations),

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from engine.models import LoadedModel
 
 IOU_THRESHOLD = 0.5  # the ILSVRC criterion
+SMALL_FRACTION, LARGE_FRACTION = 0.10, 0.50  # the split by size: the class's largest box under 10% / over 50% of the photo
+SIZES = ("small", "mid", "large")
+INSTANCES = ("one", "several")
 CENTRE_BOX_FRACTION = 0.75  # the no-model baseline: a centred box of 75% of each side
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPEG", ".JPG", ".PNG")
 
@@ -59,6 +62,7 @@ class LocalisationReport:
     centre_box_correct: int = 0  # the baseline: a centred box of 75% of each side, annotated class
     seconds: float = 0.0
     failed: tuple[tuple[str, str], ...] = ()  # (image, reason): unreadable photos or annotations
+    split: dict = field(default_factory=dict, repr=False)  # ``split_report``: where the first guess fails, by instances and size
 
     @property
     def top1_error(self) -> float | None:
@@ -137,6 +141,41 @@ def centre_box(image_wh: tuple[int, int], fraction: float = CENTRE_BOX_FRACTION)
     return (margin_x, margin_y, w - margin_x, h - margin_y)
 
 
+def photo_kind(annotation: Annotation, image_wh: tuple[int, int]) -> dict:
+    """Where a photo falls in the split by the annotated class's boxes: ``instances`` ("one" or
+    "several" boxes of the class) and ``size``, its largest box's share of the photo: "small" under
+    SMALL_FRACTION, "large" over LARGE_FRACTION, else "mid". The XML's size is the photo's when
+    stated (box and photo scale together); the image's otherwise."""
+    if not annotation.objects:
+        return {"instances": None, "size": None, "box_fraction": None}
+    wnid = annotation.objects[0][0]
+    boxes = [b for name, b in annotation.objects if name == wnid]
+    w, h = annotation.size_wh or image_wh
+    fraction = max((b[2] - b[0]) * (b[3] - b[1]) for b in boxes) / float(w * h)
+    size = "small" if fraction < SMALL_FRACTION else "large" if fraction > LARGE_FRACTION else "mid"
+    return {"instances": "one" if len(boxes) == 1 else "several", "size": size, "box_fraction": round(fraction, 4)}
+
+
+def split_report(rows: Sequence[dict], *, top5: bool = False) -> dict:
+    """GT-known (or top-1) accuracy, and with ``top5`` top-5, by instances and by size, over result
+    lines that carry ``photo_kind``'s fields: ``{"instances": {"one": {"photos", "correct",
+    "accuracy"[, "top5_correct", "top5_accuracy"]}, "several": ...}, "size": {"small": ..., "mid": ...,
+    "large": ...}}``; a group with no photo has accuracy None. Lines without the fields (written
+    before the split existed, kept by --resume) are left out."""
+    split = {}
+    for key, groups in (("instances", INSTANCES), ("size", SIZES)):
+        split[key] = {}
+        for group in groups:
+            members = [row for row in rows if row.get(key) == group]
+            right = sum(bool(row["guesses"] and row["guesses"][0]["correct"]) for row in members)
+            entry = {"photos": len(members), "correct": right, "accuracy": right / len(members) if members else None}
+            if top5:
+                any_right = sum(any(g["correct"] for g in row["guesses"]) for row in members)
+                entry.update(top5_correct=any_right, top5_accuracy=any_right / len(members) if members else None)
+            split[key][group] = entry
+    return split
+
+
 def annotated_class(annotation: Annotation) -> int:
     """The class index of the first annotated object (ILSVRC photos hold one class)."""
     wnid = annotation.objects[0][0] if annotation.objects else None
@@ -201,7 +240,7 @@ class LocaliseJob:
 class LocaliseStages:
     """The two stages of ``engine.runs.batch`` for the ILSVRC protocol: the photo's guesses and their maps,
     then a box per guess; the line is ``{"image", "guesses": [{"class", "bbox", "correct"}],
-    "centre_box_correct"}``. A photo's ``extra`` is its Annotation."""
+    "centre_box_correct", "instances", "size", "box_fraction"}`` (``photo_kind``). A photo's ``extra`` is its Annotation."""
 
     def __init__(self, localiser, *, top: int = 5, gt_known: bool = False):
         if top not in (1, 5):
@@ -224,7 +263,7 @@ class LocaliseStages:
                     "correct": is_correct(c, b, annotation, image_wh)} for c, b in zip(classes, boxes)]
         truth = annotated_class(annotation) if annotation.objects else None
         centre = truth is not None and is_correct(truth, centre_box(image_wh), annotation, image_wh)
-        return {"image": proposal.image, "guesses": guesses, "centre_box_correct": centre}
+        return {"image": proposal.image, "guesses": guesses, "centre_box_correct": centre, **photo_kind(annotation, image_wh)}
 
 
 def annotated_photos(images: Sequence[Path], annotations_dir: str | Path) -> tuple[list[Path], list[str]]:
@@ -283,4 +322,5 @@ def report_from_lines(lines: Sequence[dict], *, top: int, gt_known: bool, missin
         gt_known_correct=first if gt_known else None, guesses=sum(len(r) for r in right),
         empty_boxes=sum(g["bbox"] is None for row in rows for g in row["guesses"]),
         centre_box_correct=sum(bool(row["centre_box_correct"]) for row in rows),
-        seconds=seconds, failed=tuple((line["image"], line["error"]) for line in lines if "error" in line))
+        seconds=seconds, failed=tuple((line["image"], line["error"]) for line in lines if "error" in line),
+        split=split_report(rows, top5=top == 5 and not gt_known))
