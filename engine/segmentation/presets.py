@@ -14,6 +14,12 @@ ILSVRC-2012 development photos said so (``benchmarks/README.md`` has every figur
   takes 5% of the photo whether the object fills a tenth of it or all of it;
 - the map also pulls on the cut directly (``prior_weight``): ``p = sigmoid(slope·(map − level))``
   is a probability of foreground in the unary, not only a way to pick colour-model samples.
+
+``instance-cut`` (issue 30) adds ``keep="instance"``: where the map has separate peaks it is split
+into basins (``engine.segmentation.instances``), the basin with the most class evidence gives a
+window around one instance, the prior is pushed to background outside it, and of the cut inside the
+window the component with the most evidence is the object: one instance, not a box spanning them,
+and a small object is not swallowed by a cut that leaks over the whole photo.
 """
 from __future__ import annotations
 
@@ -25,9 +31,12 @@ from PIL import Image
 from scipy import ndimage
 
 from engine.segmentation import cut as seg
+from engine.segmentation import instances as inst
 from engine.segmentation.cut import Segmentation
 
 SEED_RULES = ("quantile", "level")
+KEEP_RULES = seg.KEEP_RULES + ("instance",)  # "instance": one instance of the class (engine.segmentation.instances)
+INSTANCE_FIELDS = ("saddle", "window_level", "window_margin")  # the knobs of keep="instance" only
 
 
 @dataclass(frozen=True)
@@ -48,27 +57,35 @@ class Preset:
     prior_slope: float = 10.0  # steepness of the prior around that level
     gamma: float = seg.GAMMA  # Potts weight at a 256-pixel short side (the reference code's 150)
     iterations: int = seg.ITERATIONS
-    keep: str = "largest"  # which components make the object: largest (the paper's), all, peak
+    keep: str = "largest"  # which components make the object: largest (the paper's), all, peak, instance
     max_side: int = seg.MAX_SIDE  # the cut's working size
     coarse_side: int = seg.COARSE_SIDE  # the GrabCut rounds' grid (long side)
+    saddle: float = inst.SADDLE  # keep="instance": a peak is an instance of its own when its pass is below this × its height
+    window_level: float = 0.2  # keep="instance": the instance's window is its basin's map at or above this level ...
+    window_margin: float = 0.15  # ... grown by this fraction of its width and height on each side
 
     def __post_init__(self):
         if self.views not in (1, 10, "full") or isinstance(self.views, bool):
             raise ValueError(f"Views must be 1, 10 or 'full'; got {self.views!r}.")
         if self.seeds not in SEED_RULES:
             raise ValueError(f"Unknown seed rule {self.seeds!r}; choose one of {', '.join(SEED_RULES)}.")
-        if self.keep not in seg.KEEP_RULES:
-            raise ValueError(f"Unknown box rule {self.keep!r}; choose one of {', '.join(seg.KEEP_RULES)}.")
+        if self.keep not in KEEP_RULES:
+            raise ValueError(f"Unknown box rule {self.keep!r}; choose one of {', '.join(KEEP_RULES)}.")
         if not 0.0 <= self.bg < self.fg <= 1.0:
             raise ValueError(f"Need 0 ≤ background < foreground ≤ 1; got {self.bg} and {self.fg}.")
         if not 0.0 <= self.smoothing <= 0.5:
             raise ValueError(f"Smoothing is a fraction of the long side, 0..0.5; got {self.smoothing}.")
         if not self.prior_weight >= 0:
             raise ValueError(f"The prior's weight must be non-negative; got {self.prior_weight}.")
+        if not (0.0 < self.saddle <= 1.0 and 0.0 <= self.window_level < 1.0 and 0.0 <= self.window_margin <= 2.0):
+            raise ValueError(f"Need 0 < saddle ≤ 1, 0 ≤ window level < 1 and 0 ≤ window margin ≤ 2; got {self.saddle}, "
+                             f"{self.window_level} and {self.window_margin}.")
 
     def settings(self) -> dict:
-        """The preset's knobs as JSON-able values (for downloads and the command line)."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items() if k != "summary"}
+        """The preset's knobs as JSON-able values (for downloads and the command line); the instance
+        window's only with ``keep="instance"``, which alone reads them."""
+        skip = {"summary"} | (set() if self.keep == "instance" else set(INSTANCE_FIELDS))
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 
 PAPER = Preset("paper", "Simonyan et al. §3.2 as written: gradient map on 10 views, soft 95%/30% quantile seeds, "
@@ -82,6 +99,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            method="gradcam", views="full", smoothing=0.02, seeds="level", fg=0.4, bg=0.1, prior_weight=2.0,
            prior_level=0.2, gamma=50.0, iterations=2, coarse_side=128),
 )}
+PRESETS["instance-cut"] = dataclasses.replace(
+    PRESETS["gradcam-cut"], name="instance-cut", keep="instance", saddle=0.5, window_level=0.1, window_margin=0.25,
+    summary="gradcam-cut, one instance: the map split at separate peaks, the cut kept to a window around the peak with "
+            "the most class evidence, its strongest component")
 DEFAULT_PRESET = "gradcam-cut"  # the best GT-known localisation on the development photos (benchmarks/README.md)
 
 
@@ -163,6 +184,8 @@ class PresetInputs:
     prior_hw: np.ndarray | None  # float32 P(foreground) at the cut's working size (``seg.shrink_map``), or None
     peak_hw: tuple[int, int]  # the map's maximum, for ``keep="peak"``
     prepared: seg.PreparedImage
+    window: tuple[int, int, int, int] | None = None  # keep="instance": the chosen instance's box (x0, y0, x1, y1)
+    level_small: np.ndarray | None = None  # keep="instance": the normalised map at the cut's working size (evidence)
 
 
 def preset_inputs(image_hwc: np.ndarray, saliency_hw: np.ndarray, preset: Preset, *,
@@ -172,11 +195,19 @@ def preset_inputs(image_hwc: np.ndarray, saliency_hw: np.ndarray, preset: Preset
     normalisation, seeds and prior took 0.3–0.5 s a stroke)."""
     level_map = normalised_map(saliency_hw, preset)
     prior = preset_prior(level_map, preset)
+    window = level_small = None
+    if preset.keep == "instance":
+        window = inst.instance_window(level_map, level=preset.window_level, margin=preset.window_margin, saddle=preset.saddle)
+        if prior is not None:  # outside the window the map no longer pulls towards the object
+            outside = np.ones(prior.shape, bool)
+            outside[window[1]:window[3], window[0]:window[2]] = False
+            prior[outside] = 0.0
+        level_small = seg.shrink_map(level_map, preset.max_side)
     return PresetInputs(
         preset_seeds(saliency_hw, preset, level_map=level_map),
         None if prior is None else seg.shrink_map(prior, preset.max_side),
         tuple(int(i) for i in np.unravel_index(int(level_map.argmax()), level_map.shape)),
-        prepared if prepared is not None else prepare_for(np.asarray(image_hwc), preset))
+        prepared if prepared is not None else prepare_for(np.asarray(image_hwc), preset), window, level_small)
 
 
 def segment_with_preset(image_hwc: np.ndarray, saliency_hw: np.ndarray, preset: Preset, *,
@@ -189,12 +220,57 @@ def segment_with_preset(image_hwc: np.ndarray, saliency_hw: np.ndarray, preset: 
     (``preset_inputs`` of the same photo, map and preset) saves remaking them."""
     if inputs is None:
         inputs = preset_inputs(image_hwc, saliency_hw, preset, prepared=prepared)
-    return seg.segment(
+    result = seg.segment(
         image_hwc, seg.merge_seeds(inputs.seeds_hw, hand_hw), iterations=iterations or preset.iterations,
         gamma=preset.gamma, max_side=preset.max_side, coarse_side=preset.coarse_side, previous=previous,
-        prior_hw=inputs.prior_hw, prior_weight=preset.prior_weight, keep=preset.keep, peak_hw=inputs.peak_hw,
-        prepared=inputs.prepared,
+        prior_hw=inputs.prior_hw, prior_weight=preset.prior_weight, keep="all" if preset.keep == "instance" else preset.keep,
+        peak_hw=inputs.peak_hw, prepared=inputs.prepared,
     )
+    if preset.keep != "instance":
+        return result
+    mask = one_instance(result.is_foreground_hw, inputs.window, inputs.level_small, must_keep_hw=result.seeds_hw == seg.HAND_FOREGROUND)
+    return dataclasses.replace(result, is_foreground_hw=mask, bbox=seg.bounding_box(mask))
+
+
+def one_instance(is_foreground_hw: np.ndarray, window: tuple[int, int, int, int], level_small: np.ndarray, *,
+                 must_keep_hw: np.ndarray | None = None) -> np.ndarray:
+    """``keep="instance"``: of the cut's foreground inside ``window``, the 8-connected component with the
+    most class evidence (``level_small``, the normalised map at any smaller size, summed over its
+    pixels), and any component a hand foreground stroke touches, inside the window or not. When
+    nothing of the cut lies in the window, the strongest component anywhere."""
+    mask = np.asarray(is_foreground_hw, dtype=bool)
+    h, w = mask.shape
+    inside = np.zeros_like(mask)
+    x0, y0, x1, y1 = window
+    inside[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+    candidates = inside if inside.any() else mask
+    labels, count = ndimage.label(candidates, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return candidates
+    sh, sw = level_small.shape
+    ys, xs = np.nonzero(labels)
+    evidence = np.bincount(labels[ys, xs], weights=level_small[ys * sh // h, xs * sw // w], minlength=count + 1)
+    evidence[0] = -1.0
+    kept = labels == int(np.argmax(evidence))
+    if must_keep_hw is not None and must_keep_hw.any():
+        all_labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        touched = np.unique(all_labels[must_keep_hw & mask])
+        kept |= np.isin(all_labels, touched[touched > 0])
+    return kept
+
+
+def instance_segmentations(image_hwc: np.ndarray, saliency_hw: np.ndarray, preset: Preset, *, max_instances: int = 10,
+                           min_fraction: float = 0.1, prepared: seg.PreparedImage | None = None) -> list[Segmentation]:
+    """One segmentation per instance of the class in the preset's cut, the strongest first: the cut of
+    the whole photo (every component kept, no instance window), split where the map has separate
+    peaks (``instances.instances_of``), instances with under ``min_fraction`` of the strongest's
+    evidence dropped, at most ``max_instances``. Each is the cut with its own mask and box; a map with
+    one peak gives one. For writing several objects of a photo (``segment-folder``)."""
+    whole = dataclasses.replace(preset, keep="all")
+    result = segment_with_preset(image_hwc, saliency_hw, whole, prepared=prepared)
+    level_map = normalised_map(saliency_hw, preset)
+    found = inst.instances_of(result.is_foreground_hw, level_map, saddle=preset.saddle, min_fraction=min_fraction)
+    return [dataclasses.replace(result, is_foreground_hw=i.mask_hw, bbox=i.bbox) for i in found[:max_instances]]
 
 
 def prepare_for(image_hwc: np.ndarray, preset: Preset) -> seg.PreparedImage:
