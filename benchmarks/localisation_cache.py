@@ -54,7 +54,7 @@ def raw_cams(model, image_hwc, classes, side):
             out = {n: [] for n in LAYERS}
             for i, c in enumerate(classes):
                 grads = torch.autograd.grad(logits[0, c], [held[n] for n in LAYERS], retain_graph=i + 1 < len(classes))
-                for n, g in zip(LAYERS, grads):
+                for n, g in zip(LAYERS, grads, strict=True):
                     w = g.mean((2, 3), keepdim=True)
                     out[n].append(F.relu((w * held[n].detach()).sum(1))[0].numpy().astype(np.float32))
     finally:

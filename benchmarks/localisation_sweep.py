@@ -4,11 +4,12 @@ from the cache, so a dozen recipes cost a dozen cuts a photo, not a dozen `local
 
     .venv/bin/python benchmarks/localisation_sweep.py CACHE_DIR [--only NAME ...] [--first N] [--jobs 2]
 
-Each recipe is (map, preset changes, box rule). Maps: ``c320`` the default's (last layer, short side
-320), ``c448`` (short side 448), ``f320`` / ``f448`` (``blocks.4``, stride 16), and geometric means
-``a*b``. Rules: ``largest`` (the preset's cut, largest component), ``evidence`` (the component with the
-most map), ``instance`` (``engine.segmentation.instances``: split at separate peaks, the strongest).
-Prints one JSON line per recipe; with --rows DIR also each photo's box and IoU per recipe.
+Each recipe is (map, preset, box rule). Maps: ``c320`` the default's (last layer, short side 320),
+``f320`` (``blocks.4``, stride 16), and geometric means ``a*b``. Rules: ``largest`` (the preset's cut,
+largest component), ``evidence`` (the component with the most map), ``instance`` (the cut split along
+the map's basins, ``engine.segmentation.instances``, the strongest part), ``threshold`` (no cut) and
+``preset`` (the preset's own rule, e.g. ``instance-cut``'s window). Prints one JSON line per recipe;
+with --rows DIR also each photo's box and IoU per recipe. The figures are in benchmarks/README.md.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ilsvrc2012-val
 G = pre.get_preset("gradcam-cut")
 R = dataclasses.replace
 
-I = R(G, name="instance-cut", keep="instance")
+INST = R(G, name="instance-cut", keep="instance")
 RECIPES = {  # name: (map, preset, rule, rule options)
     "base": ("c320", G, "largest", {}),
     "evidence": ("c320", G, "evidence", {}),
@@ -43,11 +44,11 @@ RECIPES = {  # name: (map, preset, rule, rule options)
     "threshold 0.3": ("c320", G, "threshold", {"level": 0.3}),
     "f320 base": ("f320", G, "largest", {}),
     "c320*f320 split": ("c320*f320", G, "instance", {}),
-    **{f"window {level} {margin}": ("c320", R(I, window_level=level, window_margin=margin), "preset", {})
+    **{f"window {level} {margin}": ("c320", R(INST, window_level=level, window_margin=margin), "preset", {})
        for level in (0.1, 0.2, 0.3) for margin in (0.1, 0.25)},
-    "window 0.05 0.25": ("c320", R(I, window_level=0.05, window_margin=0.25), "preset", {}),
-    "window 0.1 0.25 saddle 0.6": ("c320", R(I, window_level=0.1, window_margin=0.25, saddle=0.6), "preset", {}),
-    **{f"window 0.1 0.25 prior {level} {weight}": ("c320", R(I, window_level=0.1, window_margin=0.25, prior_level=level,
+    "window 0.05 0.25": ("c320", R(INST, window_level=0.05, window_margin=0.25), "preset", {}),
+    "window 0.1 0.25 saddle 0.6": ("c320", R(INST, window_level=0.1, window_margin=0.25, saddle=0.6), "preset", {}),
+    **{f"window 0.1 0.25 prior {level} {weight}": ("c320", R(INST, window_level=0.1, window_margin=0.25, prior_level=level,
                                                               prior_weight=weight), "preset", {})
        for level, weight in ((0.4, 2.0), (0.5, 1.0), (0.3, 1.0), (0.5, 2.0))},
 }
