@@ -36,7 +36,7 @@ from engine.segmentation import clicks, masks, presets
 from engine.segmentation import refine as refinement
 from engine.segmentation.cut import HAND_BACKGROUND, HAND_FOREGROUND, NONE, merge_seeds
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 MODEL_KEY, WEIGHTS_KEY = "model_name", "model_weights"  # sidebar widgets
 IMAGE_KEY = "current_image"  # ImageInput shared by every page
