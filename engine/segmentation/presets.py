@@ -18,8 +18,9 @@ ILSVRC-2012 development photos said so (``benchmarks/README.md`` has every figur
 ``instance-cut`` (issue 30) adds ``keep="instance"``: where the map has separate peaks it is split
 into basins (``engine.segmentation.instances``), the basin with the most class evidence gives a
 window around one instance, the prior is pushed to background outside it, and of the cut inside the
-window the component with the most evidence is the object: one instance, not a box spanning them,
-and a small object is not swallowed by a cut that leaks over the whole photo.
+window the component with the most evidence is the object: one instance where the map has one hill
+per instance, not a box spanning them. It does not find small objects: Grad-CAM's hill is wider than
+they are and the prior pulls all of it into the cut (issue 30's figures in ``benchmarks/README.md``).
 """
 from __future__ import annotations
 
