@@ -6,7 +6,7 @@ Grad-CAM (before any upsampling) of the whole photo at each short side of ``SIDE
 convolutional layer (stride 32, the default preset's) and at ``blocks.4`` (stride 16). ImageNet's
 terms: the photos are read from ../shared, the cache goes to a scratch folder outside the repository.
 
-    .venv/bin/python benchmarks/localisation_cache.py CACHE_DIR [--shard I/N]
+    .venv/bin/python benchmarks/localisation_cache.py CACHE_DIR [--shard I/N] [--sides 320,448]
 """
 from __future__ import annotations
 
@@ -69,6 +69,9 @@ def main():
     shard = (0, 1)
     if "--shard" in sys.argv:
         shard = tuple(int(x) for x in sys.argv[sys.argv.index("--shard") + 1].split("/"))
+    sides = SIDES
+    if "--sides" in sys.argv:
+        sides = tuple(int(x) for x in sys.argv[sys.argv.index("--sides") + 1].split(","))
     model = load_model()
     torch.set_grad_enabled(False)
     torch.set_num_threads(1)  # on a shared 2-core machine two threads ran 3-8x slower than one
@@ -83,7 +86,7 @@ def main():
         top5 = [p.index for p in predict(model, image, top=5, views=1)]
         classes = [truth]  # the annotated class only: GT-known is what the sweep scores
         arrays = {"classes": np.array(classes), "top5": np.array(top5), "image_hw": np.array(image.shape[:2])}
-        for side in SIDES:
+        for side in sides:
             cams, view_hw = raw_cams(model, image, classes, side)
             arrays[f"view_{side}"] = np.array(view_hw)
             for layer, cam in cams.items():

@@ -43,6 +43,8 @@ RECIPES = {  # name: (map, preset, rule, rule options)
     "split": ("c320", G, "instance", {}),
     "threshold 0.3": ("c320", G, "threshold", {"level": 0.3}),
     "f320 base": ("f320", G, "largest", {}),
+    "c448 base": ("c448", G, "largest", {}),
+    "c448 instance-cut": ("c448", R(INST, window_level=0.1, window_margin=0.25), "preset", {}),
     "c320*f320 split": ("c320*f320", G, "instance", {}),
     **{f"window {level} {margin}": ("c320", R(INST, window_level=level, window_margin=margin), "preset", {})
        for level in (0.1, 0.2, 0.3) for margin in (0.1, 0.25)},
