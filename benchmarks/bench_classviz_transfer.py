@@ -92,14 +92,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["maco", "paper", "olah"], choices=tuple(PRESETS))
     parser.add_argument("--every", type=int, default=20, help="classes 0, EVERY, ... (default: %(default)s: 50 classes)")
+    parser.add_argument("--first", type=int, default=0, help="the first class (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=None, help="override the presets' steps (default: theirs)")
     parser.add_argument("--no-batch", action="store_true", help="skip the batched run")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "classviz_transfer")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(machine(), f"torch threads {torch.get_num_threads()}", file=sys.stderr)
     maker = load_model(MAKER, device="cpu")
     judges = {name.replace("efficientnet_", ""): load_model(name, device="cpu") for name in JUDGES}
-    classes = list(range(0, 1000, args.every))
+    classes = list(range(args.first, 1000, args.every))
     rows = []
     for preset in args.presets:
         rows.append(run_preset(maker, judges, preset, classes, batch=not args.no_batch, out=args.out, steps=args.steps))

@@ -75,6 +75,8 @@ def test_home_shows_every_shipped_tile_at_once_with_a_link_to_its_page():
     espresso = next(t for t in gallery.section("3.1") if t["photo"] == "espresso")
     assert f'href="/saliency?image=espresso&amp;class={espresso["class_index"]}&amp;views=10"' in shown
     assert "cv_job" not in at.session_state and not at.warning
+    readable, paper = (html.escape(tile["caption"]) for tile in gallery.section("2")[:2])
+    assert "maco preset" in readable and "paper preset" in paper and shown.index(readable) < shown.index(paper)  # §2 leads with maco
 
 
 @pytest.mark.slow
@@ -181,7 +183,7 @@ def test_a_bad_class_model_link_runs_nothing_and_notes_each_value():
     said = notes(at)
     for name in ("classes=99,kangaroo rat", "preset=dreamy", "seed=-4"):
         assert f"`{name}` cannot be used" in said, said
-    assert at.multiselect(key="cv_classes").value == [1] and at.selectbox(key="cv_preset").value == "paper"
+    assert at.multiselect(key="cv_classes").value == [543] and at.selectbox(key="cv_preset").value == "maco"
     assert "cv_job" not in at.session_state and not at.error
     jitter = open_link("pages/class_model.py", jitter="999")
     assert "`jitter=999` cannot be used: jitter must be a whole number of pixels in 0..64" in notes(jitter)
