@@ -204,7 +204,8 @@ def test_a_faithfulness_link_with_an_unknown_method_falls_back_with_a_note():
 def test_a_faithfulness_link_with_run_shows_the_checks():
     at = open_link("pages/faithfulness.py", image="espresso", methods="gradient", stages="1", step="3584", baseline="blurred",
                    ig_steps="8", run="1")
-    assert not notes(at)
+    said = notes(at)  # no link value refused; 8 fixed steps leave Σ IG more than 5% off, and the page says so
+    assert "cannot be used" not in said and "with 8 steps: more than 5%" in said
     assert len(at.get("plotly_chart")) == 2 and at.radio(key="faith_baseline").value == "blurred"
     assert at.query_params["run"] == "1" and at.query_params["methods"] == "gradient"
     assert "Figure (SVG)" in [b.label for b in at.get("download_button")]
