@@ -51,7 +51,8 @@ def main() -> None:
     for name, found in rows.items():
         gaps, steps, wall, cpu = (np.array(v) for v in zip(*found))
         print(f"| {name} | {statistics.median(gaps):.1%}, {gaps.max():.1%} | {np.mean(gaps <= 0.05):.0%} | "
-              f"{statistics.median(steps):.0f}, {steps.max()} | {statistics.median(wall):.1f}, {wall.max():.1f} | {statistics.median(cpu):.1f} |")
+              f"{statistics.median(steps):.0f}, {steps.max()} | {statistics.median(wall):.1f}, {wall.max():.1f} | "
+              f"{statistics.median(cpu):.1f} |")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ def side_by_side(_model, key, class_index, seed, configs):
 def first_links(names):
     """The URL parameters of the classes, preset, seed and whether the run is shown."""
     class_of = lambda raw: find_class(names, raw)  # noqa: E731
-    return (ui.links.UrlParam("classes", "cv_classes", ui.links.list_of(class_of, most=16), dump=ui.links.list_text, default=DEFAULT_CLASSES),
+    return (ui.links.UrlParam("classes", "cv_classes", ui.links.list_of(class_of, most=16), dump=ui.links.list_text,
+                              default=DEFAULT_CLASSES),
             ui.links.UrlParam("typed", "cv_typed", lambda raw: (ui.links.list_of(class_of)(raw), raw)[1], default=""),
             ui.links.UrlParam("preset", "cv_preset", ui.links.one_of(tuple(PRESETS)), default=DEFAULT_PRESET),
             ui.links.UrlParam("seed", "cv_seed", ui.links.number_in(0, 2**32 - 1, int), default=0),

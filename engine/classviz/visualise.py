@@ -275,7 +275,8 @@ def _parameterise(model: LoadedModel, config: ClassVizConfig, generators: list[t
     size = model.preprocessing.crop
     if config.parameterisation == "maco":
         magnitude = spectrum.resample_spectrum(_natural_spectrum(), size, size)
-        return parameterisations.maco_image(size, size, prep=model.preprocessing, magnitude=magnitude, generators=generators, device=model.device)
+        return parameterisations.maco_image(size, size, prep=model.preprocessing, magnitude=magnitude, generators=generators,
+                                            device=model.device)
     if config.parameterisation == "fourier":
         return parameterisations.fourier_image(
             size, size, prep=model.preprocessing, generators=generators, device=model.device,
