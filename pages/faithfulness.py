@@ -81,6 +81,9 @@ else:
         with st.expander(f"{method}: the map at each stage"):
             st.image([colourise(m) for m in check.maps[method]], width=140,
                      caption=[f"{s} (ρ {r:.2f})" for s, r in zip(check.stages, check.correlations[method])])
+            if method == "integrated-gradients":
+                st.caption(f"Black baseline, adaptive steps at each stage: 32, 64, ... up to {MAX_STEPS} until Σ IG is within "
+                           f"{TOLERANCE:.0%} of S(x) − S(x'); the trained model's steps and gap are under *completeness* below.")
     results = faithfulness(model, key, image.image_hwc, image.digest, target, methods, step)
     chart = go.Figure()
     for r in results:
