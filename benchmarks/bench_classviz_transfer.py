@@ -82,7 +82,7 @@ def run_preset(maker, judges, preset: str, classes: list[int], *, batch: bool, o
         row[f"{name}_top5"] = float(np.mean([r < 5 for r in found]))
         if name == "lite2":
             captions = [f"{c} L2#{r + 1}" for c, r in zip(classes, found)]
-    sheet = out / f"{preset}_every{classes[1] - classes[0] if len(classes) > 1 else 0}.png"
+    sheet = out / f"{preset}_from{classes[0]}_every{classes[1] - classes[0] if len(classes) > 1 else 0}.png"
     contact_sheet(images, captions, sheet)
     row["sheet"] = str(sheet)
     return row
