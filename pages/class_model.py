@@ -8,11 +8,13 @@ import streamlit as st
 import ui.downloads
 import ui.links
 import ui.model
+import ui.pictures
 from engine.classviz import CHOICES, PRESETS, animation_gif, visualise_class
 from engine.figures import make_figure
 from engine.models import find_class
 
 JOB_KEY = "cv_job"  # the run in progress or finished: a worker thread the page polls
+DEFAULT_CLASSES, DEFAULT_PRESET = [543], "maco"  # the paper's Figure 1 opens on a dumbbell; MACO is readable in seconds on a CPU
 
 
 class Job:
@@ -47,9 +49,10 @@ def side_by_side(_model, key, class_index, seed, configs):
 def first_links(names):
     """The URL parameters of the classes, preset, seed and whether the run is shown."""
     class_of = lambda raw: find_class(names, raw)  # noqa: E731
-    return (ui.links.UrlParam("classes", "cv_classes", ui.links.list_of(class_of, most=16), dump=ui.links.list_text, default=[1]),
+    return (ui.links.UrlParam("classes", "cv_classes", ui.links.list_of(class_of, most=16), dump=ui.links.list_text,
+                              default=DEFAULT_CLASSES),
             ui.links.UrlParam("typed", "cv_typed", lambda raw: (ui.links.list_of(class_of)(raw), raw)[1], default=""),
-            ui.links.UrlParam("preset", "cv_preset", ui.links.one_of(tuple(PRESETS)), default="paper"),
+            ui.links.UrlParam("preset", "cv_preset", ui.links.one_of(tuple(PRESETS)), default=DEFAULT_PRESET),
             ui.links.UrlParam("seed", "cv_seed", ui.links.number_in(0, 2**32 - 1, int), default=0),
             ui.links.run_param("cv_link_run"))
 
@@ -119,19 +122,22 @@ def knob(name, value, preset):
 
 st.title("Class model visualisation")
 st.caption("Simonyan et al. 2013, §2: find the image `I` maximising `S_c(I) − λ‖I‖²` by gradient ascent on the pixels, "
-           "from the zero image; the presets add the later regularisers (Yosinski 2015, Mahendran & Vedaldi 2016, Olah 2017).")
+           "from the zero image; the presets add the later regularisers (Yosinski 2015, Mahendran & Vedaldi 2016, Olah 2017, "
+           "Fel 2023's MACO).")
 link_box = st.container()
 model = ui.model.current_model()
 names = model.categories
 links = first_links(names)
 ui.links.restore_from_url(*links)  # the preset first: it names the other knobs' widgets
-ui.links.restore_from_url(*preset_links(st.session_state.get("cv_preset", "paper")))
-picked = st.multiselect("Classes", range(len(names)), default=[1], format_func=lambda i: f"{i} · {names[i]}", key="cv_classes",
+ui.links.restore_from_url(*preset_links(st.session_state.get("cv_preset", DEFAULT_PRESET)))
+picked = st.multiselect("Classes", range(len(names)), default=DEFAULT_CLASSES, format_func=lambda i: f"{i} · {names[i]}", key="cv_classes",
                         max_selections=16, help="Type to search; several classes optimise together as one batch.")
 typed = st.text_input("…or type classes (index or exact label, comma-separated)", key="cv_typed")
 top = st.columns(3)
-preset = top[0].selectbox("Preset", tuple(PRESETS), key="cv_preset", help="paper: §2's objective and plain gradient ascent. The paper gives no λ, step size or step count: "
-                        "ours are tuned for EfficientNet-Lite0. The others are the later regularised methods.")
+preset = top[0].selectbox("Preset", tuple(PRESETS), index=tuple(PRESETS).index(DEFAULT_PRESET), key="cv_preset",
+                          help="paper: §2's objective and plain gradient ascent. The paper gives no λ, step size or step count: "
+                               "ours are tuned for EfficientNet-Lite0. The others are the later regularised methods; maco "
+                               "(Fel et al. 2023: only the Fourier phase moves, natural images' spectrum) is readable in seconds on a CPU.")
 seed = top[1].number_input("Seed", value=0, step=1, key="cv_seed")
 steps = top[2].number_input("Steps", value=PRESETS[preset].steps, step=10, key=f"cv_steps_{preset}")
 with st.expander("Every knob of the preset"):
@@ -178,6 +184,13 @@ def live_view():
 live_view()
 if job is not None and job.error:
     st.error(job.error)
+if job is None:  # before any run: the shipped gallery's image of these classes and preset, if it has one
+    ready = ui.pictures.ready_made_class_images(classes, preset, model=model.name, weights=model.weights)
+    if ready:
+        shown = st.columns(min(len(ready), 4))
+        for i, (jpeg, caption) in enumerate(ready):
+            shown[i % len(shown)].image(jpeg, caption=caption)
+        st.caption("Ready-made (`assets/gallery`, by `python -m engine gallery`); **Run** makes it here, live, with the knobs above.")
 if job is None or job.result is None:
     st.stop()
 

@@ -6,7 +6,7 @@ import ui.inputs
 import ui.links
 import ui.model
 from engine.attribution import METHODS
-from engine.attribution.methods import BASELINES, integrated_gradients_check
+from engine.attribution.methods import ADAPTIVE, BASELINES, MAX_STEPS, TOLERANCE, integrated_gradients_check
 from engine.attribution.rules import centre_view
 from engine.attribution.sanity import DEFAULT_METHODS, check_randomisation, measure_faithfulness
 from engine.figures import make_figure
@@ -14,13 +14,14 @@ from engine.models import LoadedModel
 from engine.render import colourise
 
 STEP_CHOICES = {224: "224 px (the protocol: 224 steps, slow on CPU)", 896: "896 px (56 steps)", 3584: "3584 px (14 steps)"}
-IG_STEPS = (8, 16, 32, 64, 128)
+IG_STEPS = (ADAPTIVE, 8, 16, 32, 64, 128, 256)  # adaptive: 32, 64, ... until complete within 5%
 CHECKS_LINK = (ui.links.UrlParam("methods", "faith_methods", ui.links.list_of(ui.links.one_of(tuple(METHODS))), dump=ui.links.list_text, default=list(DEFAULT_METHODS)),
                ui.links.UrlParam("stages", "faith_stages", ui.links.number_in(1, 12, int), default=6),
                ui.links.UrlParam("step", "faith_step", ui.links.one_of(tuple(STEP_CHOICES), int), default=896),
                ui.links.run_param("faith_link_run"))
 IG_LINK = (ui.links.UrlParam("baseline", "faith_baseline", ui.links.one_of(BASELINES), default=BASELINES[0]),
-           ui.links.UrlParam("ig_steps", "faith_ig_steps", ui.links.one_of(IG_STEPS, int), default=32))
+           ui.links.UrlParam("ig_steps", "faith_ig_steps", ui.links.one_of(IG_STEPS, lambda raw: raw if raw == ADAPTIVE else int(raw)),
+                                 default=ADAPTIVE))
 
 
 @st.cache_data(max_entries=8, show_spinner="Randomising the model layer by layer…")
@@ -80,6 +81,9 @@ else:
         with st.expander(f"{method}: the map at each stage"):
             st.image([colourise(m) for m in check.maps[method]], width=140,
                      caption=[f"{s} (ρ {r:.2f})" for s, r in zip(check.stages, check.correlations[method])])
+            if method == "integrated-gradients":
+                st.caption(f"Black baseline, adaptive steps at each stage: 32, 64, ... up to {MAX_STEPS} until Σ IG is within "
+                           f"{TOLERANCE:.0%} of S(x) − S(x'); the trained model's steps and gap are under *completeness* below.")
     results = faithfulness(model, key, image.image_hwc, image.digest, target, methods, step)
     chart = go.Figure()
     for r in results:
@@ -94,13 +98,20 @@ left, right = st.columns(2)
 with ui.links.linked(*IG_LINK):
     baseline = left.radio("Baseline x'", BASELINES, horizontal=True, key="faith_baseline",
                           help="black: the zero image in [0, 1]; blurred: the view under a Gaussian blur (σ = 5 px).")
-    ig_steps = right.select_slider("Steps", list(IG_STEPS), value=32, key="faith_ig_steps")
+    ig_steps = right.select_slider("Steps", list(IG_STEPS), value=ADAPTIVE, key="faith_ig_steps",
+                                   help=f"adaptive: 32, 64, ... up to {MAX_STEPS} until |gap| ≤ {TOLERANCE:.0%} of |S(x) − S(x')| "
+                                        "(Sundararajan et al.); a number: exactly that many Gauss-Legendre steps.")
 ui.links.copy_link(link_box)
 gap = completeness(model, key, image.image_hwc, image.digest, target, baseline, ig_steps)
-numbers = st.columns(3)
+numbers = st.columns(4)
 numbers[0].metric("Σ IG", f"{gap.attribution_sum:.3f}")
 numbers[1].metric("S(x) − S(x')", f"{gap.score_difference:.3f}", help=f"S(x) = {gap.score:.3f}, S(x') = {gap.baseline_score:.3f}")
-numbers[2].metric("Gap", f"{gap.gap:+.3f}", help="Zero for exact integration; more steps shrink it.")
+numbers[2].metric("Gap", f"{gap.gap:+.3f} ({gap.relative_gap:.1%})", help="Σ IG − (S(x) − S(x')), and its share of |S(x) − S(x')|: "
+                  "zero for exact integration; more steps shrink it.")
+numbers[3].metric("Steps used", gap.steps, help="Gauss-Legendre nodes along the path from x' to x.")
+if gap.relative_gap > TOLERANCE:
+    st.warning(f"Σ IG is {gap.relative_gap:.1%} off S(x) − S(x') with {gap.steps} steps: more than {TOLERANCE:.0%}"
+               + (f" even at the cap of {MAX_STEPS}." if ig_steps == ADAPTIVE else "; choose more steps or adaptive."))
 
 if check is not None:
     def figure():

@@ -8,7 +8,7 @@ import streamlit as st
 from engine.figures import WebTile, data_uri, html_grid
 from engine.runs.gallery import ASSETS, encode_tile, make_tile, read_gallery, spec_of, tile_entry
 
-COLUMNS = {"2": 6, "3.1": 5, "3.2": 5, "4": 4}  # §2: three classes a row, each paper | regularised
+COLUMNS = {"2": 6, "3.1": 5, "3.2": 5, "4": 4}  # §2: three classes a row, each readable (maco) | paper
 REDONE_KEY = "home_redone"  # {tile id: (manifest-like entry, JPEG bytes)} made live on this session's model
 SIDEBAR_PARAMS = ("model", "weights")  # carried into every tile's link
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,13 +15,16 @@ from torch import nn
 from engine.__main__ import main
 from engine.attribution.saliency import predict
 from engine.classviz import transforms
-from engine.classviz.parameterisations import COLOUR_CORRELATION, frequency_scale
+from engine.classviz.parameterisations import COLOUR_CORRELATION, frequency_scale, maco_image
+from engine.classviz.spectrum import ASSET as SPECTRUM_ASSET
+from engine.classviz.spectrum import load_spectrum, resample_spectrum
 from engine.classviz.visualise import PRESETS, ClassVizConfig, animation_gif, class_seed, visualise_class
 from engine.images import encode_png, load_image
 from engine.models import LoadedModel, Preprocessing
 from engine.views import normalise
 
 SIZE = 32
+DEV_PHOTOS = Path("/work/shared/data/ilsvrc2012-val-dev/images")  # the development ILSVRC photos (not in the repo)
 
 
 def tiny_model(linear: bool = False) -> LoadedModel:
@@ -249,3 +253,84 @@ def test_cli_writes_one_png_per_class(tmp_path, capsys):
 def test_cli_rejects_an_unknown_class(tmp_path, capsys):
     assert main(["classviz", "not a class", "--weights", "random", "--out", str(tmp_path)]) == 1
     assert "No ImageNet class" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- MACO (Fel et al. 2023)
+def _maco_magnitude_of(model_space: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
+    """Undo the colour mapping (model space -> [0, 1] -> logit -> C⁻¹) and take |rfft2|: (B, 3, H, W//2 + 1)."""
+    std, mean = (torch.tensor(v, dtype=torch.float64).view(1, 3, 1, 1) for v in (prep.std, prep.mean))
+    rgb = model_space.double() * std + mean
+    z = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(torch.from_numpy(COLOUR_CORRELATION).double()), torch.logit(rgb))
+    return torch.fft.rfft2(z, norm="ortho").abs()
+
+
+@pytest.mark.parametrize("side", [224, 32, 31])
+def test_maco_image_keeps_the_assets_fourier_magnitude_whatever_the_phase(side):
+    magnitude = resample_spectrum(load_spectrum(), side, side)
+    prep = Preprocessing(resize=side, crop=side, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    generators = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    params, image_fn = maco_image(side, side, prep=prep, magnitude=magnitude, generators=generators, device=torch.device("cpu"))
+    optimiser = torch.optim.Adam(params, lr=0.5)
+    for _ in range(3):  # the phase moves anywhere (a random objective), the magnitude must not
+        optimiser.zero_grad()
+        (image_fn(params) * torch.randn(2, 3, side, side, generator=generators[0])).sum().backward()
+        optimiser.step()
+    found = _maco_magnitude_of(image_fn(params).detach(), prep)
+    expected = torch.from_numpy(np.abs(magnitude)).double().expand_as(found)
+    assert torch.allclose(found, expected, rtol=2e-3, atol=2e-3 * float(expected.max()))
+    assert not torch.allclose(image_fn(params)[0], image_fn(params)[1])  # different phases, different images
+
+
+def test_the_spectrum_command_writes_the_mean_amplitude_of_its_photos(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    photos = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(3)]
+    for i, photo in enumerate(photos):
+        Image.fromarray(photo).save(tmp_path / f"p{i}.png")
+    (tmp_path / "notes.txt").write_text("not a photo")
+    assert main(["spectrum", str(tmp_path), "--side", "16", "--out", str(tmp_path / "s.npy")]) == 0
+    assert json.loads(capsys.readouterr().out)["photos"] == 3
+    inverse = np.linalg.inv(COLOUR_CORRELATION.astype(np.float64))
+    spectra = []
+    for photo in photos:  # by hand: z = C⁻¹·logit(p), |rfft2(z)|, the signed mean at zero frequency
+        p = np.clip(photo.astype(np.float64) / 255, 0.01, 0.99).transpose(2, 0, 1)
+        f = np.fft.rfft2(np.einsum("ij,jhw->ihw", inverse, np.log(p / (1 - p))), norm="ortho")
+        amplitude = np.abs(f)
+        amplitude[:, 0, 0] = f[:, 0, 0].real
+        spectra.append(amplitude)
+    written = np.load(tmp_path / "s.npy")
+    assert written.dtype == np.float16 and written.shape == (3, 16, 9)
+    np.testing.assert_allclose(written.astype(np.float64), np.mean(spectra, 0), rtol=2e-3, atol=1e-3)
+    assert main(["spectrum", str(tmp_path / "nowhere"), "--out", str(tmp_path / "t.npy")]) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DEV_PHOTOS.is_dir(), reason="the development ILSVRC photos are not on this machine")
+def test_the_shipped_spectrum_regenerates_from_its_command(tmp_path, capsys):
+    out = tmp_path / "natural_224.npy"
+    assert main(["spectrum", str(DEV_PHOTOS), "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["photos"] == 654
+    assert out.read_bytes() == SPECTRUM_ASSET.read_bytes()
+
+
+def test_maco_is_seeded_and_refuses_what_it_cannot_keep():
+    model = tiny_model()
+    first = visualise_class(model, [5], config=short("maco", 3), seed=3)
+    again = visualise_class(model, [5], config=short("maco", 3), seed=3)
+    other = visualise_class(model, [5], config=short("maco", 3), seed=4)
+    np.testing.assert_array_equal(first.images_hwc[0], again.images_hwc[0])
+    assert not np.array_equal(first.images_hwc[0], other.images_hwc[0])
+    for bad in (dict(decorrelate_colour=False), dict(crops=0), dict(crop_scales=(0.5, 1.5)), dict(work_size=8)):
+        with pytest.raises(ValueError):
+            dataclasses.replace(PRESETS["maco"], **bad)
+    with pytest.raises(ValueError, match="needs"):
+        maco_image(8, 8, prep=model.preprocessing, magnitude=np.ones((3, 8, 4)), generators=[torch.Generator()], device=torch.device("cpu"))
+
+
+def test_random_crops_cut_inside_the_image_and_resize():
+    ramp = torch.arange(64, dtype=torch.float32).view(1, 1, 8, 8).expand(1, 3, 8, 8)
+    crops = transforms.random_crops(3, (0.5, 0.5), 4)(ramp, [torch.Generator().manual_seed(0)])
+    assert crops.shape == (3, 3, 4, 4)
+    for crop in crops:  # a half-side crop resized 4 -> 4 is a window of the ramp: rows differ by 8, columns by 1
+        assert torch.allclose(crop[0, 1:] - crop[0, :-1], torch.full((3, 4), 8.0))
+        assert torch.allclose(crop[0, :, 1:] - crop[0, :, :-1], torch.ones(4, 3))
+        assert 0 <= float(crop.min()) and float(crop.max()) <= 63

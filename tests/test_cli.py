@@ -37,6 +37,19 @@ def test_saliency_writes_a_float32_map_at_the_image_resolution(capsys, tmp_path)
     assert summary["class_index"] == 285 and summary["label"] == "Egyptian cat" and summary["views"] == 10
 
 
+def test_saliency_reports_integrated_gradients_steps_and_gap(capsys, tmp_path):
+    out_path = tmp_path / "map.npy"
+    code, out, _ = run_cli(capsys, "saliency", str(ASSETS / "cat.jpg"), "--weights", "random", "--class", "3",
+                           "--method", "integrated-gradients", "--ig-steps", "4", "--out", str(out_path))
+    summary = json.loads(out)
+    assert code == 0 and summary["ig_steps"] == 4 and summary["ig_relative_gap"] >= 0
+    code, _, err = run_cli(capsys, "saliency", str(ASSETS / "cat.jpg"), "--weights", "random", "--method", "integrated-gradients",
+                           "--ig-steps", "many", "--out", str(out_path))
+    assert code == 1 and "--ig-steps" in err
+    code, out, _ = run_cli(capsys, "saliency", str(ASSETS / "cat.jpg"), "--weights", "random", "--out", str(out_path))
+    assert code == 0 and "ig_steps" not in json.loads(out)  # other methods have no integration to report
+
+
 def test_cuda_math_is_an_option_and_leaves_a_cpu_run_alone(capsys):
     flags = torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic
     code, out, _ = run_cli(capsys, "predict", str(ASSETS / "cat.jpg"), "--weights", "random", "--device", "cpu", "--cuda-math", "fast")

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from engine.__main__ import main
+from engine.classviz import PRESETS
 from engine.runs import gallery
 from engine.runs.gallery import MANIFEST, PAPER_CLASSES, build_gallery, decode_tile, gallery_specs, read_gallery
 from tests.conftest import ASSETS
@@ -34,8 +35,9 @@ def test_tiles_come_in_the_papers_order_with_unique_ids_and_files():
     assert sections == sorted(sections, key=["2", "3.1", "3.2", "4"].index)
     assert len({s.id for s in specs}) == len({s.file for s in specs}) == len(specs)
     classes = [s.class_index for s in specs if s.kind == "classviz"]
-    assert classes[::2] == [c for c, _ in PAPER_CLASSES] and len(classes) == 2 * len(PAPER_CLASSES)  # paper | regularised
-    assert {s.preset for s in specs if s.kind == "classviz"} == {"paper", "olah"}
+    assert classes[::2] == [c for c, _ in PAPER_CLASSES] and len(classes) == 2 * len(PAPER_CLASSES)  # readable | paper
+    assert [s.preset for s in specs if s.kind == "classviz"][:2] == ["maco", "paper"]  # Home's §2 leads with the readable one
+    assert all(s.steps == PRESETS[s.preset].steps for s in specs if s.kind == "classviz")  # each preset as it ships
     assert [s.method for s in specs if s.kind == "rule"] == ["gradient", "deconvnet", "guided"]
 
 
@@ -95,7 +97,7 @@ def test_the_command_writes_tiles_and_a_manifest_and_only_remakes_what_it_is_ask
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tile_id", ["classviz-olah-099", "saliency-espresso", "segmentation-cat", "rule-guided-cat"])
+@pytest.mark.parametrize("tile_id", ["classviz-maco-099", "saliency-espresso", "segmentation-cat", "rule-guided-cat"])
 def test_a_tile_made_again_now_is_the_shipped_tile(tile_id, embedded_model, tmp_path):
     shipped = {t["id"]: t for t in read_gallery(SHIPPED).tiles}[tile_id]
     spec = gallery.spec_of(shipped)

@@ -96,6 +96,72 @@ def test_integrated_gradients_equals_captum_with_the_same_quadrature(tiny_convne
     assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-6)
 
 
+class PathPolynomial(nn.Module):
+    """Scores with a known path integral from the black baseline x': u = w·(x − x') / U (U makes u = 1 at
+    the test view), S_0 = u^40 (the integrand along the path is 40·α^39, ∫ = 1) and S_1 = relu(u − 0.9)
+    (the integrand is 1[α > 0.9], ∫ = 0.1): Σ IG over n nodes is Σ_i w_i·f(α_i), computable by hand."""
+
+    def __init__(self, baseline: torch.Tensor, view: torch.Tensor):
+        super().__init__()
+        self.register_buffer("baseline", baseline)
+        self.register_buffer("scale", (view - baseline).sum())
+
+    def forward(self, x):
+        u = (x - self.baseline).flatten(1).sum(1) / self.scale  # (B,)
+        return torch.stack([u.pow(40), torch.relu(u - 0.9), u], 1)
+
+
+def _path_model(base):
+    batch = _batch(base)
+    baseline = methods.make_baseline(base, batch, "black")
+    return wrap(PathPolynomial(baseline, batch), resize=16, crop=12, classes=3), batch
+
+
+def _first_within(counts, error_of):
+    return next(n for n in counts if error_of(n) <= methods.TOLERANCE)
+
+
+def test_integrated_gradients_steps_grow_until_the_known_integral_is_within_5_percent(linear_model):
+    model, batch = _path_model(linear_model)
+    midpoint = lambda n: abs(sum(40 * ((i + 0.5) / n) ** 39 for i in range(n)) / n - 1.0)  # noqa: E731
+    expected = _first_within((32, 64, 128, 256), midpoint)  # 32 nodes: 6.3% off; 64: 1.6%
+    result = methods.integrate_gradients(model, batch, 0, integration="riemann-middle")
+    assert expected == 64 and result.steps == expected
+    assert float(result.scores[0] - result.baseline_scores[0]) == pytest.approx(1.0, rel=1e-5)
+    assert float(result.relative_gap[0]) == pytest.approx(midpoint(expected), rel=1e-3)
+    # Gauss-Legendre is exact for a degree-39 polynomial with 32 nodes: no growth needed
+    exact = methods.integrate_gradients(model, batch, 0)
+    assert exact.steps == 32 and float(exact.relative_gap[0]) < 1e-4
+
+
+def test_integrated_gradients_steps_grow_past_a_kink_and_a_fixed_count_stays_fixed(linear_model):
+    model, batch = _path_model(linear_model)
+
+    def gauss_legendre(n):
+        nodes, weights = np.polynomial.legendre.leggauss(n)
+        return abs(weights[(nodes + 1) / 2 > 0.9].sum() / 2 - 0.1) / 0.1
+
+    expected = _first_within((32, 64, 128, 256), gauss_legendre)  # 32 nodes: 11.6% off; 64: 0.5%
+    grown = methods.integrate_gradients(model, batch, 1)
+    assert expected == 64 and grown.steps == 64
+    assert float(grown.relative_gap[0]) == pytest.approx(gauss_legendre(64), rel=1e-3)
+    fixed = methods.integrate_gradients(model, batch, 1, steps=32)
+    assert fixed.steps == 32 and float(fixed.relative_gap[0]) == pytest.approx(gauss_legendre(32), rel=1e-3)
+    capped = methods.integrate_gradients(model, batch, 1, max_steps=48)  # 32, then the cap
+    assert capped.steps == 48
+    check = methods.integrated_gradients_check(model, np.zeros((16, 16, 3), np.uint8) + 200, target=2)
+    assert check.steps == 32 and check.relative_gap < 1e-5  # S_2 = u is linear: exact at once
+
+
+def test_integrated_gradients_step_options_are_checked():
+    assert methods.step_schedule(methods.ADAPTIVE) == (32, 64, 128, 256)
+    assert methods.step_schedule(methods.ADAPTIVE, max_steps=100) == (32, 64, 100)
+    assert methods.step_schedule(12) == (12,)
+    for bad in (0, -3, 2.5, "many", True):
+        with pytest.raises(ValueError):
+            methods.step_schedule(bad)
+
+
 def test_blurred_baseline_keeps_a_flat_image_and_unknown_baselines_fail(tiny_convnet):
     flat = torch.full((1, 3, 12, 12), 0.7)
     assert torch.allclose(methods.make_baseline(tiny_convnet, flat, "blurred"), flat, atol=1e-6)

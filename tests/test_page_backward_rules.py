@@ -31,7 +31,9 @@ def test_backward_rules_page_shows_three_rules_with_latex_and_reconstructions():
 def test_faithfulness_page_runs_the_checks_on_request_and_shows_completeness():
     at = open_page("pages/faithfulness.py")
     assert not at.get("plotly_chart") and "Run the checks" in at.info[0].value
-    assert [m.label for m in at.metric] == ["Σ IG", "S(x) − S(x')", "Gap"]
+    assert [m.label for m in at.metric] == ["Σ IG", "S(x) − S(x')", "Gap", "Steps used"]
+    steps, gap = int(at.metric[3].value), at.metric[2].value  # adaptive by default: 32, 64, ... until within 5%
+    assert steps in (32, 64, 128, 256) and (float(gap.split("(")[1].rstrip("%)")) <= 5.0 or steps == 256)
     at.multiselect(key="faith_methods").set_value(["gradient", "gradcam"])
     at.slider(key="faith_stages").set_value(2)
     at.selectbox(key="faith_step").set_value(3584)

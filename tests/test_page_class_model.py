@@ -31,9 +31,25 @@ def wait_for_job(at: AppTest, *, stop_after_progress: bool = False, timeout: flo
     raise AssertionError(f"no result within {timeout} s (progress seen: {saw_progress})")
 
 
+def test_the_page_opens_with_the_shipped_picture_of_its_default_class_and_preset():
+    from engine.runs.gallery import read_gallery
+
+    at = class_model_page()
+    assert not at.exception and "cv_job" not in at.session_state  # nothing has run
+    assert at.selectbox(key="cv_preset").value == "maco" and list(at.multiselect(key="cv_classes").value) == [543]
+    images = at.get("image")
+    assert len(images) == 1, "a picture before any click"
+    tile = {t["id"]: t for t in read_gallery().tiles}["classviz-maco-543"]
+    assert images[0].proto.imgs[0].caption == tile["caption"] and "maco preset" in tile["caption"]
+    at.selectbox(key="cv_preset").set_value("yosinski").run()  # no shipped picture of that preset: nothing made up
+    assert not at.exception and not at.get("image")
+
+
 @pytest.mark.slow
 def test_a_short_run_shows_progress_then_the_image_curves_and_downloads():
     at = class_model_page()
+    at.selectbox(key="cv_preset").set_value("paper").run()
+    at.multiselect(key="cv_classes").set_value([1])
     at.number_input(key="cv_steps_paper").set_value(3)
     at.button(key="cv_run").click().run()
     assert not at.exception and at.get("progress"), "the run starts with a progress bar"
@@ -62,6 +78,7 @@ def test_paper_and_regularised_side_by_side():
 @pytest.mark.slow
 def test_stop_keeps_the_image_so_far():
     at = class_model_page()
+    at.selectbox(key="cv_preset").set_value("paper").run()
     at.number_input(key="cv_steps_paper").set_value(400)
     at.button(key="cv_run").click().run()
     wait_for_job(at, stop_after_progress=True)
@@ -78,6 +95,7 @@ def test_stop_keeps_the_image_so_far():
 ])
 def test_bad_parameters_give_a_clear_message_and_no_traceback(widget, value, message):
     at = class_model_page()
+    at.selectbox(key="cv_preset").set_value("paper").run()
     element = at.text_input(key=widget) if widget == "cv_typed" else at.number_input(key=widget)
     element.set_value(value).run()
     assert not at.exception

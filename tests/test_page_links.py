@@ -75,6 +75,8 @@ def test_home_shows_every_shipped_tile_at_once_with_a_link_to_its_page():
     espresso = next(t for t in gallery.section("3.1") if t["photo"] == "espresso")
     assert f'href="/saliency?image=espresso&amp;class={espresso["class_index"]}&amp;views=10"' in shown
     assert "cv_job" not in at.session_state and not at.warning
+    readable, paper = (html.escape(tile["caption"]) for tile in gallery.section("2")[:2])
+    assert "maco preset" in readable and "paper preset" in paper and shown.index(readable) < shown.index(paper)  # §2 leads with maco
 
 
 @pytest.mark.slow
@@ -181,7 +183,7 @@ def test_a_bad_class_model_link_runs_nothing_and_notes_each_value():
     said = notes(at)
     for name in ("classes=99,kangaroo rat", "preset=dreamy", "seed=-4"):
         assert f"`{name}` cannot be used" in said, said
-    assert at.multiselect(key="cv_classes").value == [1] and at.selectbox(key="cv_preset").value == "paper"
+    assert at.multiselect(key="cv_classes").value == [543] and at.selectbox(key="cv_preset").value == "maco"
     assert "cv_job" not in at.session_state and not at.error
     jitter = open_link("pages/class_model.py", jitter="999")
     assert "`jitter=999` cannot be used: jitter must be a whole number of pixels in 0..64" in notes(jitter)
@@ -202,7 +204,8 @@ def test_a_faithfulness_link_with_an_unknown_method_falls_back_with_a_note():
 def test_a_faithfulness_link_with_run_shows_the_checks():
     at = open_link("pages/faithfulness.py", image="espresso", methods="gradient", stages="1", step="3584", baseline="blurred",
                    ig_steps="8", run="1")
-    assert not notes(at)
+    said = notes(at)  # no link value refused; 8 fixed steps leave Σ IG more than 5% off, and the page says so
+    assert "cannot be used" not in said and "with 8 steps: more than 5%" in said
     assert len(at.get("plotly_chart")) == 2 and at.radio(key="faith_baseline").value == "blurred"
     assert at.query_params["run"] == "1" and at.query_params["methods"] == "gradient"
     assert "Figure (SVG)" in [b.label for b in at.get("download_button")]

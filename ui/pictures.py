@@ -13,6 +13,7 @@ import streamlit as st
 
 from engine.images import encode_jpeg
 from engine.render import display_shape, fit, fit_box
+from engine.runs.gallery import Gallery, classviz_tiles, read_gallery
 from engine.segmentation import masks
 from ui.images import ImageInput
 
@@ -68,3 +69,21 @@ def seeds_picture(image: ImageInput, seeds_hw: np.ndarray, *, caption: str) -> N
     seeds = fit(seeds_hw, shown_hw)
     picture(("seeds", image.digest, shown_hw, digest_of(seeds)), lambda: masks.draw_seeds(shown_photo(image, shown_hw), seeds),
             caption=caption)
+
+
+# ---------------------------------------------------------------- the shipped gallery (class model page)
+@st.cache_resource(show_spinner=False)
+def shipped_gallery() -> Gallery | None:
+    """assets/gallery as shipped (read once per server); None when it is missing or damaged."""
+    try:
+        return read_gallery()
+    except ValueError:
+        return None
+
+
+def ready_made_class_images(classes, preset: str, *, model: str, weights: str) -> list[tuple[bytes, str]]:
+    """The shipped class model images (JPEG, caption) of ``classes`` with ``preset`` on ``model``, if any."""
+    gallery = shipped_gallery()
+    if gallery is None:
+        return []
+    return [(gallery.picture(t), t["caption"]) for t in classviz_tiles(gallery, classes, preset, model=model, weights=weights)]

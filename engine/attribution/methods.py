@@ -2,7 +2,8 @@
 
 - SmoothGrad (Smilkov et al. 2017): the gradient averaged over noisy copies ``x + N(0, σ²)``.
 - Integrated Gradients (Sundararajan et al. 2017): ``(x - x')·∫₀¹ ∂S(x' + α(x - x'))/∂x dα``, with
-  its completeness check ``Σ IG ≈ S(x) - S(x')``.
+  its completeness check ``Σ IG ≈ S(x) - S(x')``; by default the steps double (32, 64, ... 256) until
+  it holds within 5%, as the paper suggests (a fixed count stays an option).
 - Grad-CAM (Selvaraju et al. 2017): ``ReLU(Σ_k α_k A^k)`` with ``α_k`` the spatial mean of
   ``∂S/∂A^k`` at the last convolutional block, upsampled to the view.
 
@@ -76,6 +77,12 @@ def smoothgrad(model: LoadedModel, batch: torch.Tensor, target: int, *, samples:
 
 
 # ---------------------------------------------------------------- Integrated Gradients
+ADAPTIVE = "adaptive"  # steps=ADAPTIVE: double from FIRST_STEPS until completeness holds within TOLERANCE
+FIRST_STEPS = 32
+MAX_STEPS = 256  # the cap: 32 + 64 + 128 + 256 = 480 gradient passes at most
+TOLERANCE = 0.05  # Sundararajan et al.: attributions should add up to S(x) − S(x') within 5%
+
+
 @dataclass(frozen=True, eq=False)
 class IntegratedGradients:
     """Attributions and the completeness check ``Σ IG`` vs ``S(x) - S(x')``, per view."""
@@ -84,11 +91,18 @@ class IntegratedGradients:
     scores: torch.Tensor  # (B,) S(x)
     baseline_scores: torch.Tensor  # (B,) S(x')
     attribution_sums: torch.Tensor  # (B,) Σ IG
+    steps: int = 0  # integration steps of this result (the last, largest, when they grew)
 
     @property
     def completeness_gap(self) -> torch.Tensor:
         """``Σ IG − (S(x) − S(x'))``: zero for exact integration."""
         return self.attribution_sums - (self.scores - self.baseline_scores)
+
+    @property
+    def relative_gap(self) -> torch.Tensor:
+        """``|Σ IG − (S(x) − S(x'))| / |S(x) − S(x')|``, (B,) (inf where the scores do not differ but Σ IG is not 0)."""
+        difference, gap = (self.scores - self.baseline_scores).float().abs(), self.completeness_gap.float().abs()
+        return torch.where(difference > 0, gap / difference, torch.where(gap > 0, math.inf, 0.0))
 
 
 def make_baseline(model: LoadedModel, batch: torch.Tensor, baseline: str, *, blur_sigma: float = 5.0) -> torch.Tensor:
@@ -115,12 +129,43 @@ def integration_nodes(steps: int, integration: str) -> tuple[np.ndarray, np.ndar
     raise ValueError(f"Unknown integration {integration!r}; choose one of {', '.join(INTEGRATIONS)}.")
 
 
+def step_schedule(steps: int | str, *, max_steps: int = MAX_STEPS) -> tuple[int, ...]:
+    """The step counts to try: one fixed count, or (ADAPTIVE) FIRST_STEPS doubling up to ``max_steps``."""
+    if steps == ADAPTIVE:
+        if int(max_steps) < 1:
+            raise ValueError(f"max_steps must be at least 1; got {max_steps}.")
+        counts = [min(FIRST_STEPS, int(max_steps))]
+        while counts[-1] < int(max_steps):
+            counts.append(min(2 * counts[-1], int(max_steps)))
+        return tuple(counts)
+    if isinstance(steps, str) or isinstance(steps, bool) or int(steps) != steps:
+        raise ValueError(f"steps must be a whole number or {ADAPTIVE!r}; got {steps!r}.")
+    integration_nodes(int(steps), "riemann-middle")  # raises for fewer than 1
+    return (int(steps),)
+
+
 def integrate_gradients(model: LoadedModel, batch: torch.Tensor, target: int, *, baseline: str = "black",
-                        steps: int = 32, integration: str = "gauss-legendre", blur_sigma: float = 5.0,
-                        batch_size: int = 48) -> IntegratedGradients:
-    """Integrated Gradients of every view with its completeness check."""
+                        steps: int | str = ADAPTIVE, integration: str = "gauss-legendre", blur_sigma: float = 5.0,
+                        batch_size: int = 48, tolerance: float = TOLERANCE, max_steps: int = MAX_STEPS) -> IntegratedGradients:
+    """Integrated Gradients of every view with its completeness check.
+
+    ``steps``: a fixed number of integration steps, or ADAPTIVE (the default): 32, 64, ... up to
+    ``max_steps`` until every view's ``|Σ IG − (S(x) − S(x'))| ≤ tolerance·|S(x) − S(x')|`` (as
+    Sundararajan et al. suggest); the result says how many steps it used and the gap it reached.
+    """
+    if not 0 < float(tolerance) < 1:
+        raise ValueError(f"tolerance is a fraction of |S(x) − S(x')|, in (0, 1); got {tolerance}.")
     batch_size = _check_batch_size(batch_size)
     reference = make_baseline(model, batch, baseline, blur_sigma=blur_sigma)
+    for count in step_schedule(steps, max_steps=max_steps):
+        result = _integrate(model, batch, reference, target, count, integration, batch_size)
+        if bool((result.relative_gap <= tolerance).all()):
+            break
+    return result
+
+
+def _integrate(model: LoadedModel, batch: torch.Tensor, reference: torch.Tensor, target: int, steps: int, integration: str,
+               batch_size: int) -> IntegratedGradients:
     alphas, weights = integration_nodes(steps, integration)
     alphas_t = torch.as_tensor(alphas, dtype=batch.dtype, device=batch.device).view(-1, 1, 1, 1, 1)
     weights_t = torch.as_tensor(weights, dtype=batch.dtype, device=batch.device).view(-1, 1, 1, 1, 1)
@@ -129,7 +174,7 @@ def integrate_gradients(model: LoadedModel, batch: torch.Tensor, target: int, *,
     grads, scores = _gradients_and_clean_scores(model.module, path, torch.cat([batch, reference]), target, batch_size)
     attribution = delta * (weights_t * grads.view(len(alphas), *batch.shape)).sum(0)
     views = batch.shape[0]
-    return IntegratedGradients(attribution, scores[:views], scores[views:], attribution.flatten(1).sum(1).float())
+    return IntegratedGradients(attribution, scores[:views], scores[views:], attribution.flatten(1).sum(1).float(), int(steps))
 
 
 @dataclass(frozen=True)
@@ -140,19 +185,29 @@ class CompletenessCheck:
     score_difference: float
     score: float
     baseline_score: float
+    steps: int = 0  # the integration steps used
 
     @property
     def gap(self) -> float:
         return self.attribution_sum - self.score_difference
 
+    @property
+    def relative_gap(self) -> float:
+        """|gap| / |S(x) − S(x')| (inf where the scores do not differ but Σ IG is not 0)."""
+        if self.score_difference:
+            return abs(self.gap) / abs(self.score_difference)
+        return math.inf if self.gap else 0.0
+
 
 def integrated_gradients_check(model: LoadedModel, image_hwc: np.ndarray, *, target: int, baseline: str = "black",
-                               steps: int = 32, integration: str = "gauss-legendre") -> CompletenessCheck:
+                               steps: int | str = ADAPTIVE, integration: str = "gauss-legendre",
+                               tolerance: float = TOLERANCE, max_steps: int = MAX_STEPS) -> CompletenessCheck:
     """Integrated Gradients on the centre view of a photo, reduced to its completeness numbers."""
     batch, _, _ = make_batch(model, image_hwc, 1)
-    result = integrate_gradients(model, batch, int(target), baseline=baseline, steps=steps, integration=integration)
+    result = integrate_gradients(model, batch, int(target), baseline=baseline, steps=steps, integration=integration,
+                                 tolerance=tolerance, max_steps=max_steps)
     score, reference = float(result.scores[0]), float(result.baseline_scores[0])
-    return CompletenessCheck(float(result.attribution_sums[0]), score - reference, score, reference)
+    return CompletenessCheck(float(result.attribution_sums[0]), score - reference, score, reference, result.steps)
 
 
 @register("integrated-gradients")

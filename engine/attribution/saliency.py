@@ -41,6 +41,7 @@ class SaliencyMap:
     views: int
     reduce: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    integration: Mapping[str, Any] | None = None  # Integrated Gradients: steps used, worst relative completeness gap over the views
 
 
 def predict(model: LoadedModel, image_hwc: np.ndarray, *, top: int = 5, views: int = 1) -> list[Prediction]:
@@ -114,24 +115,29 @@ def compute_saliencies(
     targets = [_check_class(model, t) for t in targets]
     batch, layout, resized_hw = make_batch(model, image_hwc, views)
     views_n = batch.shape[0]
+    integration = [None] * len(targets)
     if method in attribution.PER_ROW_TARGETS and not options:
         rows = torch.as_tensor(targets, device=batch.device).repeat_interleave(views_n)  # class-major
         attr, scores = run(model, batch.repeat(len(targets), 1, 1, 1), rows)
         attr, scores = attr.view(len(targets), views_n, *attr.shape[1:]), scores.view(len(targets), views_n)
     elif method == "gradcam":
         attr, scores = methods.gradcam_classes(model, batch, targets, **options)
+    elif method == "integrated-gradients":  # the same function the registry runs, keeping its steps and gap
+        found = [methods.integrate_gradients(model, batch, t, **options) for t in targets]
+        attr, scores = torch.stack([r.attribution for r in found]), torch.stack([r.scores for r in found])
+        integration = [{"steps": r.steps, "relative_gap": float(r.relative_gap.max())} for r in found]
     else:
         pairs = [run(model, batch, t, **options) for t in targets]
         attr, scores = torch.stack([a for a, _ in pairs]), torch.stack([s for _, s in pairs])
     maps = as_numpy(reduce_channels(attr.flatten(0, 1).float(), reduce)).reshape(len(targets), views_n, *attr.shape[-2:])
     results = []
-    for target, maps_bhw, scores_b in zip(targets, maps, scores):
+    for target, maps_bhw, scores_b, integrated in zip(targets, maps, scores, integration):
         if views == "full":
             saliency_hw = place_full_view(maps_bhw[0], image_hwc.shape[:2])
         else:
             saliency_hw = place_views(maps_bhw, layout, resized_hw, image_hwc.shape[:2])
         results.append(SaliencyMap(saliency_hw, target, model.categories[target], float(scores_b.float().mean()),
-                                   method, views, reduce, options))
+                                   method, views, reduce, options, integrated))
     return results
 
 

@@ -89,6 +89,26 @@ def random_scale_rotate(scales: tuple[float, float], degrees: float, fill: torch
     return apply
 
 
+def random_crops(count: int, scales: tuple[float, float], size: int) -> Transform:
+    """``count`` random square crops of each image, each a side fraction in ``scales`` of the image's,
+    lying inside it, resized (bilinear) to ``size``: (B·count, 3, size, size), image-major (MACO's crops,
+    Fel et al. 2023; a smaller ``size`` is a lower working resolution for the network)."""
+
+    def apply(images: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        theta = []
+        for g in generators:
+            for _ in range(count):
+                side = scales[0] + (scales[1] - scales[0]) * float(torch.rand((), generator=g))
+                shift_x, shift_y = ((torch.rand(2, generator=g) * 2 - 1) * (1 - side)).tolist()
+                theta.append([[side, 0.0, shift_x], [0.0, side, shift_y]])
+        theta_t = to_device(theta, images.device, images.dtype)  # (B·count, 2, 3): output -> input coordinates
+        grid = F.affine_grid(theta_t, [len(theta), images.shape[1], size, size], align_corners=False)
+        sample = bilinear_sample if images.is_cuda and cuda_math() == "exact" else _grid_sample
+        return sample(images.repeat_interleave(count, 0), grid)
+
+    return apply
+
+
 def _grid_sample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

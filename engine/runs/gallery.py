@@ -41,8 +41,8 @@ SECTIONS = (  # (id, title, what the paper shows there)
 PAPER_CLASSES = ((543, "dumbbell"), (968, "cup"), (251, "dalmatian"), (945, "bell pepper"), (951, "lemon"),
                  (248, "husky"), (897, "washing machine"), (508, "computer keyboard"), (278, "kit fox"),
                  (99, "goose"), (9, "ostrich"), (627, "limousine"))
-CLASSVIZ = (("paper", 100), ("olah", 64))  # (preset, steps): the paper's default steps; Olah at 64 of its 512 is already
-# recognisable on Lite0 (dalmatian spots, geese) and the gallery builds in about 3 minutes on one CPU thread
+CLASSVIZ = (("maco", 128), ("paper", 100))  # (preset, steps), each preset's own steps: the readable preset first (MACO,
+# seconds a class on a CPU; the class model page opens on its dumbbell), then the paper's
 SEED = 0
 PHOTOS = ("cat", "espresso", "astronaut", "grace_hopper", "rocket")  # the demo photos (assets/), the paper's kind first
 RULES_PHOTO = "cat"
@@ -316,6 +316,13 @@ def spec_of(tile: dict, *, top1: bool = False) -> TileSpec:
     tile asks again for the top-1 class (of the model it is redone on)."""
     spec = TileSpec(**{f.name: tile.get(f.name) for f in dataclasses.fields(TileSpec)})
     return dataclasses.replace(spec, class_index=None) if top1 and spec.photo is not None else spec
+
+
+def classviz_tiles(gallery: Gallery, classes: Sequence[int], preset: str, *, model: str, weights: str) -> list[dict]:
+    """The shipped class model images of ``classes`` (in their order) made with ``preset`` on ``model``."""
+    found = {t["class_index"]: t for t in gallery.section("2") if t["kind"] == "classviz" and t["preset"] == preset
+             and t["model"] == model and t["weights"] == weights}
+    return [found[c] for c in dict.fromkeys(classes) if c in found]
 
 
 def read_gallery(folder: str | Path = ASSETS / "gallery") -> Gallery:

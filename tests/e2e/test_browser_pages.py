@@ -60,7 +60,7 @@ def test_class_model_short_run_shows_progress_then_the_image(page, server):
     assert len(seen) >= 2, f"the progress bar never moved: {seen}"
     expect(finished).to_be_visible()
     settle(page)
-    expect(caption(page, re.compile(r"goldfish: S_c = "))).to_be_visible()
+    expect(caption(page, re.compile(r"dumbbell: S_c = "))).to_be_visible()
     expect_images_decoded(page, 1)
     expect_no_exception(page)
     shot(page, "class_model_finished")
