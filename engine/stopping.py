@@ -7,7 +7,7 @@ between its steps; when it answers True the run raises ``Cancelled`` and leaves 
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 ShouldStop = Callable[[], bool]
 

@@ -1,4 +1,4 @@
-"""Background runs (ui_jobs): heavy ones wait in line for a slot and know their place; a run stops when
+"""Background runs (ui.jobs): heavy ones wait in line for a slot and know their place; a run stops when
 its viewer leaves (websocket gone), moves to another page, or presses Stop; a session gone long is closed.
 The liveness is driven here through a stand-in for Streamlit's runtime; the real one in tests/e2e."""
 from __future__ import annotations
@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-import ui_jobs
 from engine.runs.slots import HeavySlots
 from engine.stopping import check
-from ui_limits import Limits, read_limits
+from ui import jobs as ui_jobs
+from ui.limits import Limits, read_limits
 
 
 def _wait_until(condition, timeout=5.0):

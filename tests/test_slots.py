@@ -32,7 +32,7 @@ def test_runs_beyond_the_slots_wait_in_arrival_order_and_know_their_place():
     for i in range(3):
         threads.append(threading.Thread(target=run, args=(i,)))
         threads[-1].start()
-        _wait_until(lambda: i in tickets)  # arrived (holding, or in the line)
+        _wait_until(lambda i=i: i in tickets)  # arrived (holding, or in the line)
     assert started == [0] and slots.running == 1 and slots.waiting == 2
     assert [tickets[i].position for i in range(3)] == [0, 1, 2]
     release[0].set()

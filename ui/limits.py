@@ -2,16 +2,18 @@
 
 Owns: reading the limits (``streamlit run app.py -- --max-steps N …``, else ``DEEP_INSIDE_MAX_STEPS=N``
 …, else the defaults below, safe for a shared CPU server), and clamping a value beyond a limit with a
-note, as a link's unusable value gets one. May import streamlit and ``ui`` (the link notes); never torch.
-The upload size is Streamlit's own ``server.maxUploadSize`` (``.streamlit/config.toml``), reported here.
+note, as a link's unusable value gets one. The upload size is Streamlit's own ``server.maxUploadSize``
+(``.streamlit/config.toml``), reported here. May import: ``ui.links`` (its notes; lazily, as it imports torch
+and ``ui.jobs`` is imported by app.py before a page).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import streamlit as st
 
@@ -22,7 +24,7 @@ ENV_PREFIX = "DEEP_INSIDE_"  # DEEP_INSIDE_MAX_STEPS, ...
 class Limits:
     """What one run may ask for, and how many heavy runs the server does at once."""
 
-    max_steps: int = 1000  # class model steps per run: every preset's own count (≤ 512) fits; 1000 olah steps of 4 classes ≈ minutes on 2 cores
+    max_steps: int = 1000  # class model steps per run: every preset's own count (≤ 512) fits
     max_classes: int = 4  # classes optimised together in one run (one batch: memory and time grow with it)
     max_views: int = 10  # saliency views averaged per map, 1 or 10 (the paper's); the whole-photo view counts as 1
     max_ig_steps: int = 64  # Integrated Gradients steps on the faithfulness page (choices 8..128)
@@ -89,7 +91,7 @@ def upload_mb() -> int:
 def clamp(key: str, most: Any, *, link: str, what: str, allowed: Sequence | None = None) -> None:
     """Before the widget of ``key``: a value beyond this server's limit becomes ``most`` (a number above it; a
     list, its first ``most``; a choice not in ``allowed``), with a note that stays until the person changes it."""
-    import ui
+    from ui.links import URL_NOTES_KEY
 
     value = st.session_state.get(key)
     if value is None:
@@ -107,5 +109,5 @@ def clamp(key: str, most: Any, *, link: str, what: str, allowed: Sequence | None
     kept = f"the first {most}" if isinstance(value, (list, tuple)) else str(fitted)
     text = (f"`{link}` asks for {asked}; this server allows at most {most}, so {kept} it is. "
             "Whoever runs the server sets the limits (README, “Limits for operators”).")
-    st.session_state.setdefault(ui.URL_NOTES_KEY, {})[key] = {"text": text, "seen": False, "value": fitted}
+    st.session_state.setdefault(URL_NOTES_KEY, {})[key] = {"text": text, "seen": False, "value": fitted}
     st.warning(text, icon=":material/speed:")

@@ -4,23 +4,24 @@ Owns: every long run a session starts (``start``), on a worker thread; the watch
 whose viewer has gone (tab closed, session expired: no websocket for ``VIEWER_GRACE_S``) and closes a
 session gone for ``CLOSE_AFTER_S`` (its session state and uploads freed); stopping a session's runs when
 it moves to another page (``page_entered``, called by app.py); the heavy-run slots (``engine.runs.slots``,
-as many as ``ui_limits``' ``heavy_runs``). Quick work (a map, a click's refinement) never comes here.
-May import streamlit, ``engine.runs.slots``, ``engine.stopping`` and ``ui_limits``; never torch (app.py
-imports it before a page, and only once a page has).
+as many as ``ui.limits``' ``heavy_runs``). Quick work (a map, a click's refinement) never comes here.
+May import: ``engine.runs.slots``, ``engine.stopping``, ``ui.limits``; never torch (app.py imports it before
+every page, the home page included).
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from engine.runs.slots import HeavySlots, Ticket
 from engine.stopping import Cancelled
-from ui_limits import limits
+from ui.limits import limits
 
 VIEWER_GRACE_S = 1.5  # a websocket gone this long is a viewer gone (a blip reconnects within it)
 CLOSE_AFTER_S = 30.0  # a session gone this long is closed: its state and uploads freed
