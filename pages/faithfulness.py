@@ -3,6 +3,8 @@ import streamlit as st
 
 import ui.downloads
 import ui.inputs
+import ui.jobs
+import ui.limits
 import ui.links
 import ui.model
 from engine.attribution import METHODS
@@ -23,14 +25,18 @@ IG_LINK = (ui.links.UrlParam("baseline", "faith_baseline", ui.links.one_of(BASEL
            ui.links.UrlParam("ig_steps", "faith_ig_steps", ui.links.one_of(IG_STEPS, int), default=32))
 
 
-@st.cache_data(max_entries=8, show_spinner="Randomising the model layer by layer…")
-def randomisation(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, stages: int):
-    return check_randomisation(_model, _image, target=target, methods=methods, stages=stages)
+# Made on a ui.jobs worker (a heavy run: it waits for a slot, and stops when its viewer leaves); a stopped
+# run raises engine.stopping.Cancelled, so nothing half-made is cached.
+@st.cache_data(max_entries=8, show_spinner=False)
+def randomisation(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, stages: int, _run=None):
+    return check_randomisation(_model, _image, target=target, methods=methods, stages=stages, should_stop=_run.should_stop,
+                               on_step=lambda done, total: setattr(_run, "progress", f"Randomised {done - 1} of {total - 1} stages…"))
 
 
-@st.cache_data(max_entries=8, show_spinner="Deleting and inserting pixels…")
-def faithfulness(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, step: int):
-    return measure_faithfulness(_model, _image, target=target, methods=methods, pixels_per_step=step)
+@st.cache_data(max_entries=8, show_spinner=False)
+def faithfulness(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, step: int, _run=None):
+    _run.progress = "Deleting and inserting pixels…"
+    return measure_faithfulness(_model, _image, target=target, methods=methods, pixels_per_step=step, should_stop=_run.should_stop)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -64,13 +70,38 @@ request = (key, image.digest, target, methods, stages, step)
 asked = st.session_state.get("faith_link_run") == ui.links.RUN_REQUESTED
 if st.button("Run the checks", type="primary", disabled=not methods, key="faith_run") or (asked and methods):
     st.session_state["faith_request"] = request
+    st.session_state["faith_job"] = ui.jobs.start("faithfulness", f"sanity checks, {len(methods)} methods", lambda run: (
+        randomisation(model, key, image.image_hwc, image.digest, target, methods, stages, _run=run),
+        faithfulness(model, key, image.image_hwc, image.digest, target, methods, step, _run=run)))
 st.session_state["faith_link_run"] = st.session_state.get("faith_request") == request
 ui.links.keep_in_url(*CHECKS_LINK)
+job = st.session_state.get("faith_job")
+
+
+@st.fragment(run_every=0.5 if job is not None and not job.done else None)
+def progress():
+    if job.state == "queued":
+        st.button("Leave the line", key="faith_leave", on_click=job.stop)
+        st.info(f"Waiting for a free slot: place {job.position} in line ({ui.limits.limits().heavy_runs} long runs at once "
+                "on this server).", icon=":material/hourglass_top:")
+    elif not job.done:
+        st.button("Stop", key="faith_stop", on_click=job.stop)
+        st.info(job.progress or "Starting…", icon=":material/hourglass_top:")
+    else:
+        st.rerun(scope="app")  # finished: draw the results with the whole page
+
+
 check = results = None
 if st.session_state.get("faith_request") != request:
     st.info("Choose methods and press **Run the checks** (tens of seconds on a CPU).")
+elif not job.done:
+    progress()
+elif job.state == "failed":
+    st.error(f"The checks failed: {job.error}")
+elif job.state == "cancelled":
+    st.info(f"The checks were stopped ({job.cancel_reason or 'Stop'}); nothing of them was kept. Press **Run the checks** again.")
 else:
-    check = randomisation(model, key, image.image_hwc, image.digest, target, methods, stages)
+    check, results = job.result
     curve = go.Figure([go.Scatter(x=list(check.stages), y=check.correlations[m], mode="lines+markers", name=m) for m in methods])
     curve.update_layout(title="Rank correlation with the trained model's map", xaxis_title="randomised down to layer",
                         yaxis_title="Spearman ρ", yaxis_range=[-0.2, 1.05], height=360)
@@ -80,7 +111,6 @@ else:
         with st.expander(f"{method}: the map at each stage"):
             st.image([colourise(m) for m in check.maps[method]], width=140,
                      caption=[f"{s} (ρ {r:.2f})" for s, r in zip(check.stages, check.correlations[method])])
-    results = faithfulness(model, key, image.image_hwc, image.digest, target, methods, step)
     chart = go.Figure()
     for r in results:
         chart.add_scatter(x=r.fractions, y=r.deletion, name=f"{r.method} deletion (AUC {r.deletion_auc:.3f})", line_dash="dot")
@@ -91,10 +121,13 @@ else:
 
 st.subheader("Integrated Gradients: completeness")
 left, right = st.columns(2)
+ig_choices = [s for s in IG_STEPS if s <= ui.limits.limits().max_ig_steps] or [IG_STEPS[0]]  # the operator's limit
 with ui.links.linked(*IG_LINK):
+    ui.limits.clamp("faith_ig_steps", ig_choices[-1], link="ig_steps", what="steps", allowed=ig_choices)
     baseline = left.radio("Baseline x'", BASELINES, horizontal=True, key="faith_baseline",
                           help="black: the zero image in [0, 1]; blurred: the view under a Gaussian blur (σ = 5 px).")
-    ig_steps = right.select_slider("Steps", list(IG_STEPS), value=32, key="faith_ig_steps")
+    ig_steps = right.select_slider("Steps", ig_choices, value=min(32, ig_choices[-1]), key="faith_ig_steps",
+                                   help=f"At most {ig_choices[-1]} on this server.")
 ui.links.copy_link(link_box)
 gap = completeness(model, key, image.image_hwc, image.digest, target, baseline, ig_steps)
 numbers = st.columns(3)

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 import ui.inputs
 import ui.links
 from engine.runs.gallery import read_gallery
-from tests.conftest import ASSETS, ROOT
+from tests.conftest import ASSETS, ROOT, finish_job
 
 APP = str(ROOT / "app.py")
 
@@ -154,7 +154,7 @@ def wait_for_result(at: AppTest, timeout: float = 300) -> AppTest:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = at.session_state["cv_job"]
-        if job.result is not None or job.error is not None:
+        if job.done:
             return at.run()
         time.sleep(0.3)
         at.run()
@@ -202,6 +202,7 @@ def test_a_faithfulness_link_with_an_unknown_method_falls_back_with_a_note():
 def test_a_faithfulness_link_with_run_shows_the_checks():
     at = open_link("pages/faithfulness.py", image="espresso", methods="gradient", stages="1", step="3584", baseline="blurred",
                    ig_steps="8", run="1")
+    finish_job(at, "faith_job")
     assert not notes(at)
     assert len(at.get("plotly_chart")) == 2 and at.radio(key="faith_baseline").value == "blurred"
     assert at.query_params["run"] == "1" and at.query_params["methods"] == "gradient"

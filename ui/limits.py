@@ -80,6 +80,7 @@ def limits() -> Limits:
 
 
 def show_problem() -> None:
+    limits()
     if _PROBLEM:
         st.sidebar.error(_PROBLEM[0])
 
