@@ -61,3 +61,14 @@ def test_a_run_waits_in_line_while_the_slots_are_taken_and_starts_when_one_frees
         time.sleep(0.05)
     assert job.state in ("running", "finished")
     _stop(at)
+
+
+def test_views_and_ig_steps_beyond_the_limits_are_clamped_with_a_note(small_limits):
+    at = open_link("pages/saliency.py", image="espresso", views="10")
+    assert "`views` asks for 10 views; this server allows at most 1, so 1 it is." in notes(at)
+    assert at.radio(key="sal_views").value == 1 and at.radio(key="sal_views").options == ["centre crop"] and "views" not in at.query_params
+    paper = open_link("pages/segmentation.py", image="espresso", preset="paper")  # the paper's preset asks for 10 views
+    assert "`views` asks for 10 views" in notes(paper) and paper.radio(key="seg_views").value == 1
+    ig = open_link("pages/faithfulness.py", ig_steps="64")
+    assert "`ig_steps` asks for 64 steps; this server allows at most 16, so 16 it is." in notes(ig)
+    assert ig.select_slider(key="faith_ig_steps").value == 16
