@@ -23,9 +23,9 @@ from engine.runs.slots import HeavySlots, Ticket
 from engine.stopping import Cancelled
 from ui.limits import limits
 
-VIEWER_GRACE_S = 1.5  # a websocket gone this long is a viewer gone (a blip reconnects within it)
+VIEWER_GRACE_S = 1.0  # a websocket gone this long is a viewer gone (a blip reconnects within it)
 CLOSE_AFTER_S = 30.0  # a session gone this long is closed: its state and uploads freed
-WATCH_EVERY_S = 0.5
+WATCH_EVERY_S = 0.25
 
 log = logging.getLogger("deep_inside.jobs")
 if not log.handlers:  # the operator's server log: one line per run started and ended
@@ -70,6 +70,7 @@ class Run:
     def cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
             self.cancel_reason = reason
+            log.info("run stopping: %s (%s); session %s", self.label, reason, (self.session_id or "-")[:8])
         self._stop.set()
 
     def _queued(self, ticket: Ticket) -> None:
