@@ -3,6 +3,7 @@ its viewer leaves (websocket gone), moves to another page, or presses Stop; a se
 The liveness is driven here through a stand-in for Streamlit's runtime; the real one in tests/e2e."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from types import SimpleNamespace
@@ -117,3 +118,17 @@ def test_limits_come_from_the_command_line_then_the_environment_then_the_default
     for argv, message in ((["--max-steps", "many"], "whole number"), (["--max-views", "5"], "1 or 10"), (["--heavy-runs=0"], "≥ 1")):
         with pytest.raises(ValueError, match=message):
             read_limits(argv, {})
+
+
+def test_a_heavy_run_yields_the_cores_to_quick_work(one_slot):
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if base > ui_jobs.HEAVY_NICE:
+        pytest.skip(f"the tests run at nice {base} already")
+
+    def nice(run):
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    heavy, quick = ui_jobs.start("x", "heavy", nice), ui_jobs.start("x", "quick", nice, heavy=False)
+    heavy.thread.join(5)
+    quick.thread.join(5)
+    assert (heavy.result, quick.result) == (ui_jobs.HEAVY_NICE, base)

@@ -11,6 +11,7 @@ every page, the home page included).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,9 @@ from ui.limits import limits
 VIEWER_GRACE_S = 1.0  # a websocket gone this long is a viewer gone (a blip reconnects within it)
 CLOSE_AFTER_S = 30.0  # a session gone this long is closed: its state and uploads freed
 WATCH_EVERY_S = 0.25
+# A heavy run's thread (and the torch threads it starts, which inherit it) yields the cores to quick views: on
+# Linux a thread's nice value is its own. Quick work (maps, refinements) keeps the normal priority.
+HEAVY_NICE = 10
 
 log = logging.getLogger("deep_inside.jobs")
 if not log.handlers:  # the operator's server log: one line per run started and ended
@@ -80,6 +84,7 @@ class Run:
         result = None
         try:
             if self.heavy:
+                _lower_priority()
                 with _slots().hold(should_stop=self.should_stop, on_wait=self._queued) as ticket:
                     self._ticket, self.state = ticket, "running"
                     result = work(self)
@@ -99,6 +104,13 @@ class Run:
             else:
                 self.result, self.state = result, "finished"
             _forget(self)
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HEAVY_NICE)  # this thread only (Linux)
+    except (AttributeError, OSError):  # no setpriority (Windows), or not allowed: the run keeps the normal priority
+        pass
 
 
 # ---------------------------------------------------------------- the registry and its watcher
