@@ -13,6 +13,7 @@ from engine.classviz import CHOICES, PRESETS, animation_gif, visualise_class
 from engine.classviz.visualise import MAX_CLASSES
 from engine.figures import make_figure
 from engine.models import find_class
+from engine.stopping import Cancelled, check
 
 JOB_KEY = "cv_job"  # the run in progress or finished: a ui.jobs.Run the page polls
 
@@ -45,8 +46,10 @@ def start_run(model, classes, config, seed):
 
 
 @st.cache_data(max_entries=8, show_spinner="Optimising the paper's and the chosen preset's image…")
-def side_by_side(_model, key, class_index, seed, configs):
-    return [visualise_class(_model, [class_index], config=c, seed=seed).images_hwc[0] for c in configs]
+def side_by_side(_model, key, class_index, seed, configs, _should_stop=None):
+    """On the script thread; ``_should_stop`` True (the viewer gone) raises Cancelled: nothing half-made is cached."""
+    return [visualise_class(_model, [class_index], config=c, seed=seed, on_step=lambda _: check(_should_stop)).images_hwc[0]
+            for c in configs]
 
 
 def first_links(names):
@@ -222,7 +225,11 @@ st.plotly_chart(curves, key="cv_curves")
 
 if preset != "paper" and st.toggle("Paper vs this preset, side by side (first class, same seed)", key="cv_compare"):
     paper = dataclasses.replace(PRESETS["paper"], steps=result.config.steps)  # same class, seed and steps
-    images = side_by_side(model, ui.model.model_key(model), result.class_indices[0], result.seed, (paper, result.config))
+    try:
+        images = side_by_side(model, ui.model.model_key(model), result.class_indices[0], result.seed, (paper, result.config),
+                              _should_stop=ui.jobs.viewer_gone("class_model"))
+    except Cancelled:  # its viewer has gone: nobody to show it to
+        st.stop()
     left, right = st.columns(2)
     left.image(images[0], caption="paper (§2)")
     right.image(images[1], caption=preset)

@@ -132,3 +132,16 @@ def test_a_heavy_run_yields_the_cores_to_quick_work(one_slot):
     heavy.thread.join(5)
     quick.thread.join(5)
     assert (heavy.result, quick.result) == (ui_jobs.HEAVY_NICE, base)
+
+
+def test_work_on_the_script_thread_learns_that_its_viewer_left_or_moved_on(one_slot, monkeypatch):
+    monkeypatch.setattr(ui_jobs, "_sessions", {})
+    monkeypatch.setattr(ui_jobs, "_gone_since", {})
+    ui_jobs.page_entered("class_model")
+    gone = ui_jobs.viewer_gone("class_model")
+    assert not gone()
+    ui_jobs.page_entered("saliency")
+    assert gone()
+    ui_jobs.page_entered("class_model")
+    ui_jobs._gone_since["session-a"] = time.monotonic() - ui_jobs.VIEWER_GRACE_S  # as the watcher records a closed tab
+    assert gone()

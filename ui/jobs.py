@@ -179,6 +179,19 @@ def start(page: str, label: str, work: Callable[[Run], Any], *, heavy: bool = Tr
     return run
 
 
+def viewer_gone(page: str) -> Callable[[], bool]:
+    """A ``should_stop`` for work on this session's own script thread (not a worker): True once its viewer has
+    left (as the watcher sees it) or has entered another page than ``page``."""
+    sid = session_id()
+
+    def gone() -> bool:
+        with _lock:
+            elsewhere = _sessions.get(sid, page) != page
+        since = _gone_since.get(sid)
+        return elsewhere or (since is not None and time.monotonic() - since >= VIEWER_GRACE_S)
+    return gone
+
+
 def page_entered(page: str) -> None:
     """This session now shows ``page``: its runs on other pages stop (nothing they half-made is kept)."""
     sid = session_id()
