@@ -71,12 +71,19 @@ CLOCK = """(() => {
     }
     return null;
   };
+  // after a click: when the "After edits" picture has a new source, decoded; null when the page's run ended (or
+  // 60 s passed) and the mask is the same as before (a click on what already is the object)
   bench.watch = () => {
-    const first = bench.after(), before = first ? first.src : '';
+    const first = bench.after(), before = first ? first.src : '', armed = performance.now();
     bench.shown = undefined; bench.clickAt = undefined;
+    let ran = false, quiet;
     const poll = () => {
       const img = bench.after();
       if (img && img.src && img.src !== before) { img.decode().catch(() => null).then(() => { bench.shown = performance.now(); }); return; }
+      const app = document.querySelector('[data-testid="stApp"]');
+      if (app && app.getAttribute('data-test-script-state') === 'running') { ran = true; quiet = undefined; }
+      else if (ran) { quiet = quiet === undefined ? performance.now() : quiet; }
+      if ((quiet !== undefined && performance.now() - quiet > 1000) || performance.now() - armed > 60000) { bench.shown = null; return; }
       setTimeout(poll, 10);
     };
     poll();
@@ -114,7 +121,11 @@ def browse(page, url: str, photo: str, class_index: int, clicks: int, times: dic
         page.evaluate("() => window.__bench.watch()")
         page.mouse.click(box["x"] + box["width"] * (0.35 + 0.15 * k), box["y"] + box["height"] * (0.4 + 0.1 * k))
         yield lambda: page.evaluate("() => window.__bench.shown !== undefined")
-        times.setdefault("click → mask", []).append(page.evaluate("() => (window.__bench.shown - window.__bench.clickAt) / 1000"))
+        took = page.evaluate("() => window.__bench.shown === null ? null : (window.__bench.shown - window.__bench.clickAt) / 1000")
+        if took is None:
+            times["unchanged clicks"] = times.get("unchanged clicks", 0) + 1
+        else:
+            times.setdefault("click → mask", []).append(took)
         yield lambda: page.evaluate(IDLE_PAGE)
 
 
@@ -219,7 +230,7 @@ def main() -> None:
                 context.close()
             print("idle server, one visitor at a time:")
             for name, values in idle_times.items():
-                print(f"  {name}: median / p95 {spread(values)}")
+                print(f"  {name}: " + (f"median / p95 {spread(values)}" if isinstance(values, list) else str(values)))
 
             offset = server.log.stat().st_size
             leavers = [new_tab(chromium) for _ in range(args.leavers)]
@@ -262,6 +273,9 @@ def main() -> None:
             errors += sum(tab.evaluate(ERRORS) for _, tab in browsers)
             print(f"together ({args.leavers} leavers, {args.browsers} browsers): leavers: {left}")
             for name, values in busy_times.items():
+                if not isinstance(values, list):
+                    print(f"  {name}: {values}")
+                    continue
                 base = p95(idle_times[name]) if idle_times.get(name) else float("nan")
                 print(f"  {name}: median / p95 {spread(values)}; p95 / idle p95 = {p95(values) / base:.2f}")
             for context, _ in browsers:
