@@ -43,8 +43,11 @@ from benchmarks.bench_concurrent_viewers import PeakRss, log_errors, rss_bytes, 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
 TIMEOUT_S = 600
-PHOTOS = ("cat", "espresso", "astronaut", "grace_hopper", "rocket")
-CLASSES = (281, 967, 834, 457, 657, 1, 99, 9, 285, 500, 817, 951)  # a class per browser: its own map and cut
+# (photo, class) per browser, the phase-4 browsers first, then the idle ones: each its own map and cut, on one of
+# the photo's top-2 classes (the embedded model, centre crop), so that every page has an object to cut
+VISITORS = (("cat", 282), ("espresso", 967), ("astronaut", 560), ("grace_hopper", 400), ("rocket", 657), ("cat", 285),
+            ("espresso", 968), ("astronaut", 450), ("grace_hopper", 667), ("rocket", 744))
+STEP_TIMEOUT_MS = 60_000  # a Playwright call that waits for an element
 LEAVERS = ("class_model?classes=1,2,3,4&preset=olah&steps=1000&run=1",
            "class_model?classes=9,99,130,145&preset=olah&steps=1000&run=1",
            "class_model?classes=281,285,291,292&preset=olah&steps=1000&run=1",
@@ -112,12 +115,14 @@ def browse(page, url: str, photo: str, class_index: int, clicks: int, times: dic
         yield lambda: page.evaluate("() => window.__bench && window.__bench.first !== undefined")
         first_picture(name)
         yield lambda: page.evaluate(IDLE_PAGE)
-    yield lambda: page.locator("canvas.upper-canvas").count() > 0
-    page.locator('[data-testid="stRadio"]').filter(has_text="Input").get_by_text("Clicks", exact=True).click()
+    if page.locator("canvas.upper-canvas").count() == 0 or page.evaluate(ERRORS):
+        times["segmentation pages without a canvas"] = times.get("segmentation pages without a canvas", 0) + 1
+        return
+    page.locator('[data-testid="stRadio"]').filter(has_text="Input").get_by_text("Clicks", exact=True).click(timeout=STEP_TIMEOUT_MS)
     time.sleep(0.3)
     yield lambda: page.evaluate(IDLE_PAGE) and page.locator("canvas.upper-canvas").count() > 0
     for k in range(clicks):
-        box = page.locator("canvas.upper-canvas").first.bounding_box()
+        box = page.locator("canvas.upper-canvas").first.bounding_box(timeout=STEP_TIMEOUT_MS)
         page.evaluate("() => window.__bench.watch()")
         page.mouse.click(box["x"] + box["width"] * (0.35 + 0.15 * k), box["y"] + box["height"] * (0.4 + 0.1 * k))
         yield lambda: page.evaluate("() => window.__bench.shown !== undefined")
@@ -225,7 +230,7 @@ def main() -> None:
             idle_times: dict = {}
             for i in range(args.idle):
                 context, page = new_tab(chromium)
-                drive([browse(page, server.url, PHOTOS[i % len(PHOTOS)], CLASSES[-1 - i], args.clicks, idle_times)])
+                drive([browse(page, server.url, *VISITORS[-1 - i], args.clicks, idle_times)])
                 errors += page.evaluate(ERRORS)
                 context.close()
             print("idle server, one visitor at a time:")
@@ -238,15 +243,18 @@ def main() -> None:
                 tab.goto(f"{server.url}/{link}", wait_until="commit")
             time.sleep(args.stay)
             closed, since = close([c for c, _ in leavers]), time.monotonic()
-            idle = cpu_back_to_idle(server.pid, since, lambda: len(log_times(server.log, offset, "ended")) >= len(leavers))
+            cpu = [server_cpu_seconds(server.pid)]
+            idle = cpu_back_to_idle(server.pid, since, lambda: len(log_times(server.log, offset, "ended")) >= len(log_times(
+                server.log, offset, "started")), limit_s=30)
             print(f"leavers alone: {leavers_report(server.log, offset, closed, len(leavers))}; server CPU under {IDLE_CORES} core "
-                  + (f"{idle:.1f} s after the close" if idle is not None else "not within 120 s"))
+                  + (f"{idle:.1f} s after the close" if idle is not None else "not within 30 s")
+                  + f"; server CPU over those {time.monotonic() - since:.0f} s: {(server_cpu_seconds(server.pid) - cpu[0]) / (time.monotonic() - since):.2f} core")
 
             offset = server.log.stat().st_size
             leavers = [new_tab(chromium) for _ in range(args.leavers)]
             browsers = [new_tab(chromium) for _ in range(args.browsers)]
             busy_times: dict = {}
-            routines = [browse(tab, server.url, PHOTOS[i % len(PHOTOS)], CLASSES[i], args.clicks, busy_times)
+            routines = [browse(tab, server.url, *VISITORS[i], args.clicks, busy_times)
                         for i, (_, tab) in enumerate(browsers)]
             for (_, tab), link in zip(leavers, LEAVERS):
                 tab.goto(f"{server.url}/{link}", wait_until="commit")
@@ -268,7 +276,9 @@ def main() -> None:
             if closed is None:
                 closed = close([c for c, _ in leavers])
             if waiting:
-                raise RuntimeError(f"browsers {sorted(waiting)} not done after {TIMEOUT_S} s")
+                for i in waiting:
+                    browsers[i][1].screenshot(path=str(server.log.parent / f"bench-audience-stuck-{i}.png"), full_page=True)
+                raise RuntimeError(f"browsers {sorted(waiting)} not done after {TIMEOUT_S} s (screenshots in {server.log.parent})")
             left = leavers_report(server.log, offset, closed, len(leavers))
             errors += sum(tab.evaluate(ERRORS) for _, tab in browsers)
             print(f"together ({args.leavers} leavers, {args.browsers} browsers): leavers: {left}")
