@@ -248,7 +248,8 @@ def main() -> None:
                 server.log, offset, "started")), limit_s=30)
             print(f"leavers alone: {leavers_report(server.log, offset, closed, len(leavers))}; server CPU under {IDLE_CORES} core "
                   + (f"{idle:.1f} s after the close" if idle is not None else "not within 30 s")
-                  + f"; server CPU over those {time.monotonic() - since:.0f} s: {(server_cpu_seconds(server.pid) - cpu[0]) / (time.monotonic() - since):.2f} core")
+                  + f"; server CPU over those {time.monotonic() - since:.0f} s: "
+                  + f"{(server_cpu_seconds(server.pid) - cpu[0]) / (time.monotonic() - since):.2f} core")
 
             offset = server.log.stat().st_size
             leavers = [new_tab(chromium) for _ in range(args.leavers)]
