@@ -7,7 +7,7 @@ headless Chromium, a context per visitor; every loop is bounded (``TIMEOUT_S``).
 1. warm-up: one visit to Home and one to the saliency page (torch imported, the model loaded).
 2. idle: ``--idle`` browsers, one after another, each doing the browsing round alone: Home, then
    ``saliency?image=P&class=C``, then ``segmentation?image=P&class=C``, Input "Clicks", and ``--clicks``
-   clicks on the canvas. Each has its own photo and class, so no map or cut is cached for it.
+   "not the object" clicks near the canvas's centre. Each has its own photo and class: no map or cut cached for it.
 3. leavers alone: ``LEAVERS`` visitors open a heavy link with ``run=1`` (class model: 4 classes × 1000 olah
    steps, the default limits' most; sanity checks: every method, 12 stages, 224 px a step), stay
    ``--stay`` s, and close their tabs. Reported: seconds from the close to each run's worker ending
@@ -121,10 +121,14 @@ def browse(page, url: str, photo: str, class_index: int, clicks: int, times: dic
     page.locator('[data-testid="stRadio"]').filter(has_text="Input").get_by_text("Clicks", exact=True).click(timeout=STEP_TIMEOUT_MS)
     time.sleep(0.3)
     yield lambda: page.evaluate(IDLE_PAGE) and page.locator("canvas.upper-canvas").count() > 0
+    negative = page.locator('[data-testid="stRadio"]').filter(has_text="Click").get_by_text("not the object", exact=True)
+    negative.click(timeout=STEP_TIMEOUT_MS)
+    time.sleep(0.3)
+    yield lambda: page.evaluate(IDLE_PAGE) and page.locator("canvas.upper-canvas").count() > 0
     for k in range(clicks):
         box = page.locator("canvas.upper-canvas").first.bounding_box(timeout=STEP_TIMEOUT_MS)
         page.evaluate("() => window.__bench.watch()")
-        page.mouse.click(box["x"] + box["width"] * (0.35 + 0.15 * k), box["y"] + box["height"] * (0.4 + 0.1 * k))
+        page.mouse.click(box["x"] + box["width"] * (0.5 + 0.1 * (k % 2) - 0.05 * k), box["y"] + box["height"] * (0.45 + 0.08 * k))
         yield lambda: page.evaluate("() => window.__bench.shown !== undefined")
         took = page.evaluate("() => window.__bench.shown === null ? null : (window.__bench.shown - window.__bench.clickAt) / 1000")
         if took is None:
@@ -185,9 +189,9 @@ def cpu_back_to_idle(pid: int, since: float, all_ended, limit_s: float = 120.0) 
     return None
 
 
-def close(contexts) -> float:
-    """Close the leavers' tabs; the wall-clock time (the server log's clock) when they were closed."""
-    closed = time.time()
+def close(contexts) -> tuple[float, float]:
+    """Close the leavers' tabs; when the closing began, by the wall clock (the server log's) and time.monotonic."""
+    closed = time.time(), time.monotonic()
     for context in contexts:
         context.close()
     return closed
@@ -242,7 +246,7 @@ def main() -> None:
             for (_, tab), link in zip(leavers, LEAVERS):
                 tab.goto(f"{server.url}/{link}", wait_until="commit")
             time.sleep(args.stay)
-            closed, since = close([c for c, _ in leavers]), time.monotonic()
+            closed, since = close([c for c, _ in leavers])
             cpu = [server_cpu_seconds(server.pid)]
             idle = cpu_back_to_idle(server.pid, since, lambda: len(log_times(server.log, offset, "ended")) >= len(log_times(
                 server.log, offset, "started")), limit_s=30)
@@ -266,7 +270,7 @@ def main() -> None:
             deadline = started + TIMEOUT_S
             while waiting and time.monotonic() < deadline:
                 if closed is None and time.monotonic() - started >= args.stay:
-                    closed = close([c for c, _ in leavers])
+                    closed = close([c for c, _ in leavers])[0]
                 for i in list(waiting):
                     if waiting[i]():
                         try:
@@ -275,7 +279,7 @@ def main() -> None:
                             del waiting[i]
                 time.sleep(0.05)
             if closed is None:
-                closed = close([c for c, _ in leavers])
+                closed = close([c for c, _ in leavers])[0]
             if waiting:
                 for i in waiting:
                     browsers[i][1].screenshot(path=str(server.log.parent / f"bench-audience-stuck-{i}.png"), full_page=True)
