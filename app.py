@@ -2,9 +2,13 @@
 
 The page runs before the sidebar is drawn (Streamlit puts the sidebar in its place whenever it is drawn):
 ``ui`` imports torch, which takes seconds in a fresh server process, and the home page draws the shipped
-gallery without it. A page that needs the model imports ``ui`` itself.
+gallery without it. A page that needs the model imports ``ui`` itself. ``ui.jobs`` (no torch) is told which
+page this session now shows, so that its long runs on another page stop.
 """
 import streamlit as st
+
+import ui.jobs
+import ui.limits
 
 st.set_page_config(page_title="Deep Inside ConvNets", page_icon=":material/visibility:", layout="wide")
 
@@ -21,6 +25,8 @@ PAGES = [
 navigation = st.navigation(PAGES)
 st.session_state["_routed_by_app"] = True  # ui.state.ROUTED_KEY: this run has app.py's frame
 frame = st.sidebar.container()  # the model's place, above what a page puts in the sidebar
+ui.jobs.page_entered(navigation.url_path)
+ui.limits.show_problem()
 try:
     navigation.run()
 finally:  # also after st.stop() in a page

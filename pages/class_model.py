@@ -1,55 +1,63 @@
 import dataclasses
-import threading
 import time
 
 import plotly.graph_objects as go
 import streamlit as st
 
 import ui.downloads
+import ui.jobs
+import ui.limits
 import ui.links
 import ui.model
 import ui.pictures
 from engine.classviz import CHOICES, PRESETS, animation_gif, visualise_class
+from engine.classviz.visualise import MAX_CLASSES
 from engine.figures import make_figure
 from engine.models import find_class
+from engine.stopping import Cancelled, check
 
-JOB_KEY = "cv_job"  # the run in progress or finished: a worker thread the page polls
+JOB_KEY = "cv_job"  # the run in progress or finished: a ui.jobs.Run the page polls
 DEFAULT_CLASSES, DEFAULT_PRESET = [543], "maco"  # the paper's Figure 1 opens on a dumbbell; MACO is readable in seconds on a CPU
 
 
-class Job:
-    """One optimisation on a worker thread; the page polls it and its Stop button sets ``stop``."""
+class Preview:
+    """What the page polls while the optimisation runs: the step and, now and then, the images."""
 
     PREVIEW_SECONDS = 0.4  # the page polls every 0.5 s: fetching an image every step would be waste
 
-    def __init__(self, model, classes, config, seed):
-        self.steps, self.step, self.images, self.previewed = config.steps, 0, None, 0.0
-        self.stop, self.result, self.error = threading.Event(), None, None
-        args = dict(config=config, seed=seed, on_step=self._on_step, frame_every=max(1, config.steps // 40))
-        threading.Thread(target=self._work, args=(model, classes, args), daemon=True).start()
+    def __init__(self, steps):
+        self.steps, self.step, self.images, self.previewed = steps, 0, None, 0.0
 
-    def _on_step(self, progress):
-        self.step = progress.step
-        if time.monotonic() - self.previewed > self.PREVIEW_SECONDS:
-            self.images, self.previewed = progress.images(), time.monotonic()
-        return not self.stop.is_set()  # False: the engine stops and keeps what it has
 
-    def _work(self, model, classes, args):
-        try:
-            self.result = visualise_class(model, classes, **args)
-        except ValueError as exc:
-            self.error = str(exc)
+def start_run(model, classes, config, seed):
+    """The optimisation on a worker (ui.jobs: it waits for a heavy-run slot, and ends with its viewer)."""
+    preview = Preview(config.steps)
+
+    def work(run):
+        def on_step(progress):
+            preview.step = progress.step
+            if time.monotonic() - preview.previewed > Preview.PREVIEW_SECONDS:
+                preview.images, preview.previewed = progress.images(), time.monotonic()
+            return not run.should_stop()  # False: the engine stops; Stop keeps the image so far, a viewer gone drops it
+
+        return visualise_class(model, classes, config=config, seed=seed, on_step=on_step, frame_every=max(1, config.steps // 40))
+
+    run = ui.jobs.start("class_model", f"class model, {len(classes)} classes × {config.steps} steps", work)
+    run.progress = preview
+    return run
 
 
 @st.cache_data(max_entries=8, show_spinner="Optimising the paper's and the chosen preset's image…")
-def side_by_side(_model, key, class_index, seed, configs):
-    return [visualise_class(_model, [class_index], config=c, seed=seed).images_hwc[0] for c in configs]
+def side_by_side(_model, key, class_index, seed, configs, _should_stop=None):
+    """On the script thread; ``_should_stop`` True (the viewer gone) raises Cancelled: nothing half-made is cached."""
+    return [visualise_class(_model, [class_index], config=c, seed=seed, on_step=lambda _: check(_should_stop)).images_hwc[0]
+            for c in configs]
 
 
 def first_links(names):
     """The URL parameters of the classes, preset, seed and whether the run is shown."""
     class_of = lambda raw: find_class(names, raw)  # noqa: E731
-    return (ui.links.UrlParam("classes", "cv_classes", ui.links.list_of(class_of, most=16), dump=ui.links.list_text,
+    return (ui.links.UrlParam("classes", "cv_classes", ui.links.list_of(class_of, most=MAX_CLASSES), dump=ui.links.list_text,
                               default=DEFAULT_CLASSES),
             ui.links.UrlParam("typed", "cv_typed", lambda raw: (ui.links.list_of(class_of)(raw), raw)[1], default=""),
             ui.links.UrlParam("preset", "cv_preset", ui.links.one_of(tuple(PRESETS)), default=DEFAULT_PRESET),
@@ -127,11 +135,15 @@ st.caption("Simonyan et al. 2013, §2: find the image `I` maximising `S_c(I) −
 link_box = st.container()
 model = ui.model.current_model()
 names = model.categories
+limits = ui.limits.limits()
 links = first_links(names)
 ui.links.restore_from_url(*links)  # the preset first: it names the other knobs' widgets
 ui.links.restore_from_url(*preset_links(st.session_state.get("cv_preset", DEFAULT_PRESET)))
-picked = st.multiselect("Classes", range(len(names)), default=DEFAULT_CLASSES, format_func=lambda i: f"{i} · {names[i]}", key="cv_classes",
-                        max_selections=16, help="Type to search; several classes optimise together as one batch.")
+ui.limits.clamp("cv_classes", limits.max_classes, link="classes", what="classes")  # a link's, beyond this server's limits
+ui.limits.clamp(f"cv_steps_{st.session_state.get('cv_preset', DEFAULT_PRESET)}", limits.max_steps, link="steps", what="steps")
+picked = st.multiselect("Classes", range(len(names)), default=DEFAULT_CLASSES, format_func=lambda i: f"{i} · {names[i]}",
+                        key="cv_classes", max_selections=limits.max_classes,
+                        help=f"Type to search; several classes optimise together as one batch ({limits.max_classes} at most here).")
 typed = st.text_input("…or type classes (index or exact label, comma-separated)", key="cv_typed")
 top = st.columns(3)
 preset = top[0].selectbox("Preset", tuple(PRESETS), index=tuple(PRESETS).index(DEFAULT_PRESET), key="cv_preset",
@@ -139,7 +151,8 @@ preset = top[0].selectbox("Preset", tuple(PRESETS), index=tuple(PRESETS).index(D
                                "ours are tuned for EfficientNet-Lite0. The others are the later regularised methods; maco "
                                "(Fel et al. 2023: only the Fourier phase moves, natural images' spectrum) is readable in seconds on a CPU.")
 seed = top[1].number_input("Seed", value=0, step=1, key="cv_seed")
-steps = top[2].number_input("Steps", value=PRESETS[preset].steps, step=10, key=f"cv_steps_{preset}")
+steps = top[2].number_input("Steps", max_value=limits.max_steps, value=min(PRESETS[preset].steps, limits.max_steps), step=10,
+                            key=f"cv_steps_{preset}", help=f"At most {limits.max_steps} on this server.")
 with st.expander("Every knob of the preset"):
     st.caption("Pixel-valued knobs (l2, init_std, bounds) are in the model's normalised input space.")
     columns = st.columns(3)
@@ -150,19 +163,24 @@ with st.expander("Every knob of the preset"):
             knobs[name] = knob(name, getattr(PRESETS[preset], name), preset)
 try:
     config = dataclasses.replace(PRESETS[preset], steps=int(steps), **knobs)
-    classes = list(picked) + [find_class(names, t) for t in typed.split(",") if t.strip()]
+    classes = list(dict.fromkeys(list(picked) + [find_class(names, t) for t in typed.split(",") if t.strip()]))
 except ValueError as exc:
     st.error(str(exc))
     ui.links.keep_in_url(*links, *preset_links(preset))
     st.stop()
 
+if len(classes) > limits.max_classes:
+    st.warning(f"{len(classes)} classes are chosen; this server runs at most {limits.max_classes} at once, so the first "
+               f"{limits.max_classes} run.", icon=":material/speed:")
+    classes = classes[:limits.max_classes]
+
 job = st.session_state.get(JOB_KEY)
-running = job is not None and job.result is None and job.error is None
-asked = st.session_state.get("cv_link_run") == ui.links.RUN_REQUESTED  # a link with run=1 runs on arrival
+running = job is not None and not job.done
+asked = st.session_state.get("cv_link_run") == ui.links.RUN_REQUESTED  # a link with run=1 runs on arrival, within the limits
 if st.button("Run", type="primary", disabled=running or not classes, key="cv_run") or (asked and classes and not running):
-    job = st.session_state[JOB_KEY] = Job(model, classes, config, int(seed))
+    job = st.session_state[JOB_KEY] = start_run(model, classes, config, int(seed))
     running = True
-st.session_state["cv_link_run"] = job is not None and job.error is None
+st.session_state["cv_link_run"] = job is not None and job.state != "failed"
 ui.links.keep_in_url(*links, *preset_links(preset))
 ui.links.copy_link(link_box)
 
@@ -172,11 +190,16 @@ def live_view():
     job = st.session_state.get(JOB_KEY)
     if job is None:
         return
-    if job.result is None and job.error is None:
-        st.button("Stop (keeps the image so far)", key="cv_stop", on_click=job.stop.set)
-        st.progress(job.step / max(job.steps, 1), text=f"step {job.step} of {job.steps}")
-        if job.images is not None:
-            st.image(list(job.images), width=200)
+    if job.state == "queued":
+        st.button("Leave the line", key="cv_leave", on_click=job.stop)
+        st.info(f"Waiting for a free slot: place {job.position} in line ({limits.heavy_runs} long runs at once on this server).",
+                icon=":material/hourglass_top:")
+    elif not job.done:
+        preview = job.progress
+        st.button("Stop (keeps the image so far)", key="cv_stop", on_click=job.stop)
+        st.progress(preview.step / max(preview.steps, 1), text=f"step {preview.step} of {preview.steps}")
+        if preview.images is not None:
+            st.image(list(preview.images), width=200)
     elif running:
         st.rerun(scope="app")  # finished: draw the results with the whole page
 
@@ -184,6 +207,8 @@ def live_view():
 live_view()
 if job is not None and job.error:
     st.error(job.error)
+if job is not None and job.state == "cancelled":
+    st.info(f"The last run was stopped ({job.cancel_reason or 'before it had a step'}); nothing of it was kept. Press **Run** again.")
 if job is None:  # before any run: the shipped gallery's image of these classes and preset, if it has one
     ready = ui.pictures.ready_made_class_images(classes, preset, model=model.name, weights=model.weights)
     if ready:
@@ -213,7 +238,11 @@ st.plotly_chart(curves, key="cv_curves")
 
 if preset != "paper" and st.toggle("Paper vs this preset, side by side (first class, same seed)", key="cv_compare"):
     paper = dataclasses.replace(PRESETS["paper"], steps=result.config.steps)  # same class, seed and steps
-    images = side_by_side(model, ui.model.model_key(model), result.class_indices[0], result.seed, (paper, result.config))
+    try:
+        images = side_by_side(model, ui.model.model_key(model), result.class_indices[0], result.seed, (paper, result.config),
+                              _should_stop=ui.jobs.viewer_gone("class_model"))
+    except Cancelled:  # its viewer has gone: nobody to show it to
+        st.stop()
     left, right = st.columns(2)
     left.image(images[0], caption="paper (§2)")
     right.image(images[1], caption=preset)

@@ -3,6 +3,8 @@ import streamlit as st
 
 import ui.downloads
 import ui.inputs
+import ui.jobs
+import ui.limits
 import ui.links
 import ui.model
 from engine.attribution import METHODS
@@ -24,14 +26,18 @@ IG_LINK = (ui.links.UrlParam("baseline", "faith_baseline", ui.links.one_of(BASEL
                                  default=ADAPTIVE))
 
 
-@st.cache_data(max_entries=8, show_spinner="Randomising the model layer by layer…")
-def randomisation(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, stages: int):
-    return check_randomisation(_model, _image, target=target, methods=methods, stages=stages)
+# Made on a ui.jobs worker (a heavy run: it waits for a slot, and stops when its viewer leaves); a stopped
+# run raises engine.stopping.Cancelled, so nothing half-made is cached.
+@st.cache_data(max_entries=8, show_spinner=False)
+def randomisation(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, stages: int, _run=None):
+    return check_randomisation(_model, _image, target=target, methods=methods, stages=stages, should_stop=_run.should_stop,
+                               on_step=lambda done, total: setattr(_run, "progress", f"Randomised {done - 1} of {total - 1} stages…"))
 
 
-@st.cache_data(max_entries=8, show_spinner="Deleting and inserting pixels…")
-def faithfulness(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, step: int):
-    return measure_faithfulness(_model, _image, target=target, methods=methods, pixels_per_step=step)
+@st.cache_data(max_entries=8, show_spinner=False)
+def faithfulness(_model: LoadedModel, key: str, _image, digest: str, target: int, methods: tuple, step: int, _run=None):
+    _run.progress = "Deleting and inserting pixels…"
+    return measure_faithfulness(_model, _image, target=target, methods=methods, pixels_per_step=step, should_stop=_run.should_stop)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -40,8 +46,8 @@ def centre(_model: LoadedModel, key: str, _image, digest: str):
 
 
 @st.cache_data(max_entries=16, show_spinner="Integrating gradients…")
-def completeness(_model: LoadedModel, key: str, _image, digest: str, target: int, baseline: str, steps: int):
-    return integrated_gradients_check(_model, _image, target=target, baseline=baseline, steps=steps)
+def completeness(_model: LoadedModel, key: str, _image, digest: str, target: int, baseline: str, steps: int | str, cap: int):
+    return integrated_gradients_check(_model, _image, target=target, baseline=baseline, steps=steps, max_steps=cap)
 
 
 st.title("Sanity and faithfulness of saliency maps")
@@ -65,13 +71,38 @@ request = (key, image.digest, target, methods, stages, step)
 asked = st.session_state.get("faith_link_run") == ui.links.RUN_REQUESTED
 if st.button("Run the checks", type="primary", disabled=not methods, key="faith_run") or (asked and methods):
     st.session_state["faith_request"] = request
+    st.session_state["faith_job"] = ui.jobs.start("faithfulness", f"sanity checks, {len(methods)} methods", lambda run: (
+        randomisation(model, key, image.image_hwc, image.digest, target, methods, stages, _run=run),
+        faithfulness(model, key, image.image_hwc, image.digest, target, methods, step, _run=run)))
 st.session_state["faith_link_run"] = st.session_state.get("faith_request") == request
 ui.links.keep_in_url(*CHECKS_LINK)
+job = st.session_state.get("faith_job")
+
+
+@st.fragment(run_every=0.5 if job is not None and not job.done else None)
+def progress():
+    if job.state == "queued":
+        st.button("Leave the line", key="faith_leave", on_click=job.stop)
+        st.info(f"Waiting for a free slot: place {job.position} in line ({ui.limits.limits().heavy_runs} long runs at once "
+                "on this server).", icon=":material/hourglass_top:")
+    elif not job.done:
+        st.button("Stop", key="faith_stop", on_click=job.stop)
+        st.info(job.progress or "Starting…", icon=":material/hourglass_top:")
+    else:
+        st.rerun(scope="app")  # finished: draw the results with the whole page
+
+
 check = results = None
 if st.session_state.get("faith_request") != request:
     st.info("Choose methods and press **Run the checks** (tens of seconds on a CPU).")
+elif not job.done:
+    progress()
+elif job.state == "failed":
+    st.error(f"The checks failed: {job.error}")
+elif job.state == "cancelled":
+    st.info(f"The checks were stopped ({job.cancel_reason or 'Stop'}); nothing of them was kept. Press **Run the checks** again.")
 else:
-    check = randomisation(model, key, image.image_hwc, image.digest, target, methods, stages)
+    check, results = job.result
     curve = go.Figure([go.Scatter(x=list(check.stages), y=check.correlations[m], mode="lines+markers", name=m) for m in methods])
     curve.update_layout(title="Rank correlation with the trained model's map", xaxis_title="randomised down to layer",
                         yaxis_title="Spearman ρ", yaxis_range=[-0.2, 1.05], height=360)
@@ -84,7 +115,6 @@ else:
             if method == "integrated-gradients":
                 st.caption(f"Black baseline, adaptive steps at each stage: 32, 64, ... up to {MAX_STEPS} until Σ IG is within "
                            f"{TOLERANCE:.0%} of S(x) − S(x'); the trained model's steps and gap are under *completeness* below.")
-    results = faithfulness(model, key, image.image_hwc, image.digest, target, methods, step)
     chart = go.Figure()
     for r in results:
         chart.add_scatter(x=r.fractions, y=r.deletion, name=f"{r.method} deletion (AUC {r.deletion_auc:.3f})", line_dash="dot")
@@ -95,14 +125,18 @@ else:
 
 st.subheader("Integrated Gradients: completeness")
 left, right = st.columns(2)
+ig_cap = min(MAX_STEPS, ui.limits.limits().max_ig_steps)  # the operator's limit caps adaptive's doubling too
+ig_choices = [s for s in IG_STEPS if s == ADAPTIVE or s <= ig_cap]
 with ui.links.linked(*IG_LINK):
+    ui.limits.clamp("faith_ig_steps", ig_choices[-1], link="ig_steps", what="steps", allowed=ig_choices)
     baseline = left.radio("Baseline x'", BASELINES, horizontal=True, key="faith_baseline",
                           help="black: the zero image in [0, 1]; blurred: the view under a Gaussian blur (σ = 5 px).")
-    ig_steps = right.select_slider("Steps", list(IG_STEPS), value=ADAPTIVE, key="faith_ig_steps",
-                                   help=f"adaptive: 32, 64, ... up to {MAX_STEPS} until |gap| ≤ {TOLERANCE:.0%} of |S(x) − S(x')| "
-                                        "(Sundararajan et al.); a number: exactly that many Gauss-Legendre steps.")
+    ig_steps = right.select_slider("Steps", ig_choices, value=ADAPTIVE, key="faith_ig_steps",
+                                   help=f"adaptive: 32, 64, ... up to {ig_cap} until |gap| ≤ {TOLERANCE:.0%} of |S(x) − S(x')| "
+                                        "(Sundararajan et al.); a number: exactly that many Gauss-Legendre steps. "
+                                        f"At most {ig_cap} steps on this server.")
 ui.links.copy_link(link_box)
-gap = completeness(model, key, image.image_hwc, image.digest, target, baseline, ig_steps)
+gap = completeness(model, key, image.image_hwc, image.digest, target, baseline, ig_steps, ig_cap)
 numbers = st.columns(4)
 numbers[0].metric("Σ IG", f"{gap.attribution_sum:.3f}")
 numbers[1].metric("S(x) − S(x')", f"{gap.score_difference:.3f}", help=f"S(x) = {gap.score:.3f}, S(x') = {gap.baseline_score:.3f}")
@@ -111,7 +145,7 @@ numbers[2].metric("Gap", f"{gap.gap:+.3f} ({gap.relative_gap:.1%})", help="Σ IG
 numbers[3].metric("Steps used", gap.steps, help="Gauss-Legendre nodes along the path from x' to x.")
 if gap.relative_gap > TOLERANCE:
     st.warning(f"Σ IG is {gap.relative_gap:.1%} off S(x) − S(x') with {gap.steps} steps: more than {TOLERANCE:.0%}"
-               + (f" even at the cap of {MAX_STEPS}." if ig_steps == ADAPTIVE else "; choose more steps or adaptive."))
+               + (f" even at the cap of {ig_cap}." if ig_steps == ADAPTIVE else "; choose more steps or adaptive."))
 
 if check is not None:
     def figure():

@@ -86,6 +86,6 @@ st.caption("Every tile: `python -m engine gallery --out assets/gallery` (determi
            "thread); `assets/gallery/manifest.json` records each one's command, model, class, method, settings and link. "
            "Demo photos: scikit-image and matplotlib sample data (CC0 / public domain); see assets/README.md.")
 
-import ui  # noqa: E402  (last: it imports torch, seconds in a fresh server; the gallery is already on screen)
+import ui.links  # noqa: E402  (last: it imports torch, seconds in a fresh server; the gallery is already on screen)
 
 ui.links.copy_link(link_box)

@@ -3,6 +3,7 @@ import streamlit as st
 
 import ui.downloads
 import ui.inputs
+import ui.limits
 import ui.links
 import ui.model
 import ui.results
@@ -24,8 +25,10 @@ model = ui.model.current_model()
 image = ui.inputs.image_picker(url_param="image")
 
 ui.links.restore_from_url(*LINK)
+allowed_views = (1, 10) if ui.limits.limits().max_views >= 10 else (1,)  # the operator's limit
+ui.limits.clamp("sal_views", allowed_views[-1], link="views", what="views", allowed=allowed_views)
 controls = st.columns(4)
-views = controls[0].radio("Views", (1, 10), horizontal=True, key="sal_views",
+views = controls[0].radio("Views", allowed_views, horizontal=True, key="sal_views",
                           format_func=lambda v: "centre crop" if v == 1 else "10 views",
                           help="The centre 224×224 crop of the 256-short-side image, or the paper's 10 sub-images "
                                "(4 corners + centre, each mirrored) averaged and mapped back onto the photo. "

@@ -8,6 +8,7 @@ import ui.canvas
 import ui.downloads
 import ui.images
 import ui.inputs
+import ui.limits
 import ui.links
 import ui.model
 import ui.pictures
@@ -71,6 +72,8 @@ linked_preset = pre.get_preset(st.session_state.setdefault("seg_preset", pre.DEF
 ui.links.restore_from_url(*knob_links(linked_preset))
 for knob in KNOBS:
     st.session_state.setdefault(f"seg_{knob}", getattr(linked_preset, knob))
+allowed_views = VIEWS if ui.limits.limits().max_views >= 10 else tuple(v for v in VIEWS if v != 10)  # the operator's limit
+ui.limits.clamp("seg_views", 1, link="views", what="views", allowed=allowed_views)
 
 with st.expander("Resume from a download (JSON + seed map)"):
     saved = st.file_uploader("Segmentation JSON", type=["json"], key="seg_resume_json")
@@ -97,7 +100,7 @@ base = pre.get_preset(st.selectbox(
     "Preset", tuple(pre.PRESETS), key="seg_preset", on_change=lambda: apply_preset(pre.get_preset(st.session_state["seg_preset"])),
     help="\n".join(f"- **{p.name}**: {p.summary}" for p in pre.PRESETS.values())))
 row = st.columns(5)
-views = row[0].radio("Views", VIEWS, horizontal=True, key="seg_views",
+views = row[0].radio("Views", allowed_views, horizontal=True, key="seg_views",
                      help="Saliency on the centre crop, the paper's 10 views, or the whole photo.")
 predictions = ui.results.cached_predict(model, image, top=5, views=1)
 with row[1]:

@@ -76,3 +76,16 @@ def route_apptest_through_app_py(monkeypatch):
 
     monkeypatch.setattr(app_test, "PagesManager", type("RoutedPagesManager", (PagesManager,), {}))
     monkeypatch.setattr(PagesManager, "uses_pages_directory", False)
+
+
+def finish_job(at, key: str, timeout: float = 300):
+    """Rerun ``at`` (as the page's polling fragment would) until the ui.jobs run under session-state ``key`` has ended."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not at.session_state[key].done:
+        assert time.monotonic() < deadline, f"{key} did not end within {timeout} s"
+        time.sleep(0.3)
+    at.run()
+    assert not at.exception, at.exception
+    return at

@@ -29,3 +29,32 @@ def test_a_demo_needs_photos(tmp_path):
     with pytest.raises(ValueError, match="no photos"):
         build_demo_workspace(None, [], tmp_path / "demo-workspace")
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_a_stopped_build_leaves_nothing_behind(tmp_path, monkeypatch):
+    """Stopped after the first of three photos: Cancelled, no workspace, no staging folder; the photos
+    after the stop are never cut."""
+    from engine.runs import demo_workspace
+    from engine.stopping import Cancelled
+
+    cut = []
+
+    def fake_segment_photos(model, images, out_dir, *, preset, on_step):
+        for done, image in enumerate(images, 1):
+            cut.append(image.name)
+            on_step(done, len(images))
+        return [{"image": i.name} for i in images]
+
+    monkeypatch.setattr(demo_workspace, "segment_photos", fake_segment_photos)
+    photos = []
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(b"photo")
+        photos.append(tmp_path / name)
+    root, done = tmp_path / "cache" / "demo-workspace", []
+    with pytest.raises(Cancelled):
+        build_demo_workspace(None, photos, root, on_step=lambda d, t: done.append(d), should_stop=lambda: bool(done))
+    assert cut == ["a.jpg"] and done == [1]
+    assert not root.exists() and not list(root.parent.glob(".tmp-*"))
+    with pytest.raises(Cancelled):  # stopped before the first photo
+        build_demo_workspace(None, photos, root, should_stop=lambda: True)
+    assert cut == ["a.jpg"] and not list(root.parent.glob(".tmp-*"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import open_page
+from tests.conftest import finish_job, open_page
 
 
 def captions(at: AppTest) -> list[str]:
@@ -39,6 +39,7 @@ def test_faithfulness_page_runs_the_checks_on_request_and_shows_completeness():
     at.selectbox(key="faith_step").set_value(3584)
     at.button(key="faith_run").click().run()
     assert not at.exception, at.exception
+    finish_job(at, "faith_job")
     charts = [str(c.proto) for c in at.get("plotly_chart")]
     assert len(charts) == 2 and "Spearman" in charts[0] and "gradcam insertion (AUC" in charts[1]
     at.radio(key="faith_baseline").set_value("blurred").run()

@@ -21,11 +21,11 @@ def wait_for_job(at: AppTest, *, stop_after_progress: bool = False, timeout: flo
         at.run()
         assert not at.exception, at.exception
         job = at.session_state["cv_job"]
-        if job.result is not None or job.error is not None:
+        if job.done:
             return at
         if at.get("progress"):
             saw_progress = True
-            if stop_after_progress and job.step > 0:
+            if stop_after_progress and job.progress.step > 0:
                 at.button(key="cv_stop").click()
         time.sleep(0.3)
     raise AssertionError(f"no result within {timeout} s (progress seen: {saw_progress})")

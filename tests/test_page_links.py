@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 import ui.inputs
 import ui.links
 from engine.runs.gallery import read_gallery
-from tests.conftest import ASSETS, ROOT
+from tests.conftest import ASSETS, ROOT, finish_job
 
 APP = str(ROOT / "app.py")
 
@@ -156,7 +156,7 @@ def wait_for_result(at: AppTest, timeout: float = 300) -> AppTest:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = at.session_state["cv_job"]
-        if job.result is not None or job.error is not None:
+        if job.done:
             return at.run()
         time.sleep(0.3)
         at.run()
@@ -204,6 +204,7 @@ def test_a_faithfulness_link_with_an_unknown_method_falls_back_with_a_note():
 def test_a_faithfulness_link_with_run_shows_the_checks():
     at = open_link("pages/faithfulness.py", image="espresso", methods="gradient", stages="1", step="3584", baseline="blurred",
                    ig_steps="8", run="1")
+    finish_job(at, "faith_job")
     said = notes(at)  # no link value refused; 8 fixed steps leave Σ IG more than 5% off, and the page says so
     assert "cannot be used" not in said and "with 8 steps: more than 5%" in said
     assert len(at.get("plotly_chart")) == 2 and at.radio(key="faith_baseline").value == "blurred"

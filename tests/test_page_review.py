@@ -8,7 +8,7 @@ import pytest
 
 from engine.runs import workspace as ws
 from engine.runs.demo_workspace import MARKER, demo_workspace_dir
-from tests.conftest import ROOT, open_page
+from tests.conftest import ROOT, finish_job, open_page
 from tests.test_page_links import notes, open_link
 from tests.test_workspace import edited, make_workspace
 
@@ -46,6 +46,8 @@ def test_the_demo_workspace_is_built_in_the_cache_directory_on_request_and_then_
     before = sorted(p.name for p in ROOT.iterdir())
     at = open_link("pages/review.py", weights="random")  # the sidebar's model cuts the demo: random weights, quick
     at.button(key="rev_build_demo").click().run()
+    finish_job(at, "rev_demo_job")
+    at.run()  # the build's fragment saw it end and asked for the page again
     assert not at.exception and not at.error, [e.value for e in at.error]
     root = demo_workspace_dir()
     assert root == cache / "deep-inside" / "demo-workspace"
@@ -137,3 +139,14 @@ def test_the_coco_export_is_offered(workspace):
     labels = [b.label for b in at.get("download_button")]
     assert any("COCO" in label for label in labels)
     assert isinstance(workspace, ws.Workspace)
+
+
+def test_a_demo_build_stopped_by_its_viewer_leaves_nothing_and_can_be_started_again(cache):
+    at = open_link("pages/review.py", weights="random")
+    at.button(key="rev_build_demo").click().run()
+    job = at.session_state["rev_demo_job"]
+    job.cancel("its viewer left")  # what ui.jobs' watcher does when the tab closes
+    finish_job(at, "rev_demo_job")
+    root = demo_workspace_dir()
+    assert job.state == "cancelled" and not root.exists() and not list(root.parent.glob(".tmp-*"))
+    assert any("demo build was stopped" in i.value for i in at.info) and at.button(key="rev_build_demo")

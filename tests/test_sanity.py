@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from engine.attribution import sanity
+from engine.stopping import Cancelled
 from engine.views import make_batch
 from tests.conftest import ASSETS, random_image
 
@@ -100,3 +101,41 @@ def test_measure_faithfulness_on_the_embedded_model(embedded_model):
     assert [r.method for r in results] == ["gradient", "gradcam"]
     for result in results:
         assert 0 <= result.deletion_auc <= 1 and 0 <= result.insertion_auc <= 1 and len(result.fractions) == 15
+
+
+def _stop_after(asks: int):
+    """A ``should_stop`` that answers True from its ``asks``-th question on, counting them."""
+    count = [0]
+
+    def should_stop():
+        count[0] += 1
+        return count[0] >= asks
+    return should_stop, count
+
+
+def test_a_stopped_randomisation_check_raises_and_an_unstopped_one_is_unchanged(tiny_convnet):
+    image = random_image(16, 16)
+    plain = sanity.check_randomisation(tiny_convnet, image, target=1, stages=5, methods=("gradient", "guided"))
+    never = sanity.check_randomisation(tiny_convnet, image, target=1, stages=5, methods=("gradient", "guided"),
+                                       should_stop=lambda: False)
+    for method in plain.methods:
+        np.testing.assert_array_equal(plain.maps[method], never.maps[method])
+    should_stop, asked = _stop_after(3)
+    steps = []
+    with pytest.raises(Cancelled):
+        sanity.check_randomisation(tiny_convnet, image, target=1, stages=5, methods=("gradient", "guided"),
+                                   should_stop=should_stop, on_step=lambda d, t: steps.append(d))
+    assert asked[0] == 3 and steps == [1]  # asked before each map: stopped at the second stage's first map
+
+
+def test_deletion_and_insertion_stop_between_batches(tiny_convnet):
+    batch = make_batch(tiny_convnet, random_image(16, 16, 3), 1)[0]
+    saliency = np.random.default_rng(0).random((12, 12))
+    should_stop, asked = _stop_after(2)
+    with pytest.raises(Cancelled):  # 145 steps in batches of 32: stopped at the second batch
+        sanity.delete_and_insert(tiny_convnet, batch, 2, saliency, pixels_per_step=1, should_stop=should_stop)
+    assert asked[0] == 2
+    should_stop, asked = _stop_after(1)
+    with pytest.raises(Cancelled):
+        sanity.measure_faithfulness(tiny_convnet, random_image(16, 16), target=1, methods=("gradient",), should_stop=should_stop)
+    assert asked[0] == 1

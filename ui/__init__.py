@@ -2,7 +2,8 @@
 
 One module per concern, each saying what it owns and what it may import; pages import the modules
 they use (``import ui.links``), and the modules import each other only downwards:
-state → images, links → model, pictures, canvas_frontend → canvas → results → inputs, workspace, downloads.
+state → images, links → model, pictures, canvas_frontend, limits → canvas, jobs → results → inputs, workspace,
+downloads.
 ``tests/test_architecture.py`` holds that order. Nothing here imports a page.
 """
 from streamlit.runtime.pages_manager import PagesManager

@@ -36,6 +36,13 @@ def decode(data: bytes, name: str) -> ImageInput:
     return ImageInput(name, hashlib.sha256(data).hexdigest(), frozen(load_image(data)))
 
 
+# An upload is one session's: decoded once for it and dropped when its viewer leaves (Streamlit clears a session's
+# own caches when its websocket closes), not kept for the server's life among the shared photos above.
+@st.cache_resource(scope="session", max_entries=2, show_spinner=False)
+def decode_upload(data: bytes, name: str) -> ImageInput:
+    return ImageInput(name, hashlib.sha256(data).hexdigest(), frozen(load_image(data)))
+
+
 DEMO_ORDER = ("cat", "espresso", "astronaut", "grace_hopper", "rocket")  # the paper's kind of photo first
 
 

@@ -13,7 +13,7 @@ from engine.models import (
     LoadedModel,
     find_class,
 )
-from ui.images import ImageInput, decode, demo_images
+from ui.images import ImageInput, decode, decode_upload, demo_images
 from ui.links import UrlParam, keep_in_url, restore_from_url
 from ui.results import cached_predict
 from ui.state import IMAGE_KEY, UPLOAD_TYPES
@@ -38,7 +38,7 @@ def image_picker(key: str = "image", *, url_param: str | None = None) -> ImageIn
                                  help="PNG, JPEG, WebP, BMP, TIFF or GIF (first frame), up to 40 MP.")
     try:
         if upload is not None:
-            chosen = decode(upload.getvalue(), upload.name)
+            chosen = decode_upload(upload.getvalue(), upload.name)
         elif carried is not None and picked == carried.name:
             chosen = carried
         else:

@@ -1,8 +1,8 @@
 """The review workspace: the operator's folder (or the demo one), its queue and its photos.
 
 Owns: where the workspace comes from (``--workspace`` or ``DEEP_INSIDE_WORKSPACE``, never a page), the
-demo workspace's build, the worst-first queue (refreshed every few seconds), a record's model.
-May import: engine, ``ui.state``, ``ui.images``, ``ui.model``.
+demo workspace's build (a ``ui.jobs`` run: it stops when its viewer leaves), the worst-first queue (refreshed
+every few seconds), a record's model. May import: engine, ``ui.state``, ``ui.images``, ``ui.model``, ``ui.jobs``.
 """
 from __future__ import annotations
 
@@ -20,12 +20,15 @@ from engine.models import (
     LoadedModel,
     ModelLoadError,
 )
+from engine.stopping import check
 from ui.images import ImageInput, decode, demo_images
+from ui.jobs import Run, start
 from ui.model import current_model, get_model
 from ui.state import UI_WEIGHTS
 
 # ---------------------------------------------------------------- review workspace
 WORKSPACE_ENV = "DEEP_INSIDE_WORKSPACE"  # or `streamlit run app.py -- --workspace DIR`
+DEMO_JOB_KEY = "rev_demo_job"  # the demo build this session started
 
 
 def workspace_root() -> str | None:
@@ -67,12 +70,8 @@ def _demo_lock() -> threading.Lock:
 
 def demo_workspace():
     """Without an operator's workspace: the demo one in the user's cache directory (built from the bundled
-    photos when the person asks, with a progress bar), or the page stops with how to set a real one."""
-    from engine.runs.demo_workspace import (
-        build_demo_workspace,
-        demo_workspace_dir,
-        open_demo_workspace,
-    )
+    photos when the person asks, on a worker with a progress bar), or the page stops with how to set a real one."""
+    from engine.runs.demo_workspace import demo_workspace_dir, open_demo_workspace
 
     root = demo_workspace_dir()
     space = open_demo_workspace(root)
@@ -81,21 +80,49 @@ def demo_workspace():
         photos = list(demo_images().values())
         st.caption(f"Or try the queue now on a demo: the {len(photos)} bundled photos cut by the same step as "
                    f"`segment-folder`, on the sidebar's model, into `{root}` (your cache directory; nothing in the app's folder).")
-        if not st.button(f"Build a demo workspace from the {len(photos)} bundled photos", key="rev_build_demo",
-                         type="primary", icon=":material/construction:"):
-            st.stop()
-        bar = st.progress(0.0, text="Cutting the demo photos…")
-        with _demo_lock():
-            try:
-                space = build_demo_workspace(current_model(), photos, root, on_step=lambda done, total: bar.progress(
-                    done / total, text=f"Cut {done} of {total} demo photos"))
-            except (OSError, ValueError) as exc:
-                st.error(f"The demo workspace could not be made in {root}: {exc}")
+        job: Run | None = st.session_state.get(DEMO_JOB_KEY)
+        if job is not None and job.state == "failed":
+            st.error(f"The demo workspace could not be made in {root}: {job.error}")
+        elif job is not None and job.state == "cancelled":
+            st.info(f"The demo build was stopped ({job.cancel_reason or 'Stop'}); nothing of it was kept.")
+        if job is None or job.done:
+            if not st.button(f"Build a demo workspace from the {len(photos)} bundled photos", key="rev_build_demo",
+                             type="primary", icon=":material/construction:"):
                 st.stop()
-        clear_queue()
+            job = st.session_state[DEMO_JOB_KEY] = _start_demo_build(current_model(), photos, root)
+        _demo_progress(job)
+        st.stop()
     st.info(f"This is a **demo** workspace: the bundled photos, pre-segmented, in `{root}`. Saves go there too. "
             f"For your own photos, whoever runs the server sets `{WORKSPACE_ENV}` (see the README).", icon=":material/science:")
     return space
+
+
+def _start_demo_build(model: LoadedModel, photos: list[Path], root: Path) -> Run:
+    from engine.runs.demo_workspace import build_demo_workspace
+
+    def work(run: Run):
+        lock = _demo_lock()
+        while not lock.acquire(timeout=0.2):  # another session is building it: wait, or leave when this one's viewer does
+            check(run.should_stop)
+        try:
+            return build_demo_workspace(model, photos, root, on_step=lambda done, total: setattr(run, "progress", (done, total)),
+                                        should_stop=run.should_stop)
+        finally:
+            lock.release()
+
+    return start("review", "demo workspace build", work)
+
+
+@st.fragment(run_every=0.5)
+def _demo_progress(job: Run) -> None:
+    if job.done:
+        clear_queue()
+        st.rerun(scope="app")  # built (or not): the page as it now is
+    st.button("Stop the build", key="rev_stop_demo", on_click=job.stop)
+    if job.state == "queued":
+        st.info(f"Waiting for a free slot: place {job.position} in line.", icon=":material/hourglass_top:")
+    done, total = job.progress or (0, 1)
+    st.progress(done / total, text=f"Cut {done} of {total} demo photos" if job.progress else "Cutting the demo photos…")
 
 
 @st.cache_data(ttl=3, show_spinner=False)  # a few seconds: other sessions' saves show up soon

@@ -10,7 +10,8 @@
   the curves summarise them: lower deletion and higher insertion are better.
 
 Both work on the centre view and never touch the shared model: randomised stages are private
-copies that share every parameter not yet randomised.
+copies that share every parameter not yet randomised. Both take ``should_stop`` (``engine.stopping``):
+asked between maps and between batches of the curves, True raises ``Cancelled`` and nothing is kept.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from engine.attribution.registry import get_method
 from engine.attribution.rules import share_copy
 from engine.attribution.saliency import reduce_channels
 from engine.models import LoadedModel, as_numpy
+from engine.stopping import ShouldStop, check
 from engine.views import make_batch, normalise
 
 OnStep = Callable[[int, int], None]
@@ -105,7 +107,7 @@ def _spearman(reference_hw: np.ndarray, other_hw: np.ndarray) -> float:
 def check_randomisation(model: LoadedModel, image_hwc: np.ndarray, *, target: int | None = None,
                         methods: Sequence[str] = DEFAULT_METHODS, stages: int = 8, seed: int = 0,
                         reduce: str = "max-abs", options: Mapping[str, Mapping] | None = None,
-                        on_step: OnStep | None = None) -> RandomisationCheck:
+                        on_step: OnStep | None = None, should_stop: ShouldStop | None = None) -> RandomisationCheck:
     """Adebayo et al.'s cascading randomisation on the centre view; ``options`` per method."""
     methods = _check_methods(methods)
     batch, _, _ = make_batch(model, image_hwc, 1)
@@ -122,6 +124,7 @@ def check_randomisation(model: LoadedModel, image_hwc: np.ndarray, *, target: in
             staged, done = dataclasses.replace(model, module=module), count
             labels.append(layers[count - 1])
         for method in methods:
+            check(should_stop)
             maps[method].append(view_saliency(staged, batch, target, method, reduce=reduce, options=options.get(method)))
         if on_step is not None:
             on_step(stage + 1, len(counts) + 1)
@@ -152,12 +155,13 @@ def pixel_order(saliency_hw: np.ndarray) -> np.ndarray:
 
 
 def probability_curve(model: LoadedModel, start: torch.Tensor, finish: torch.Tensor, ranks_hw: np.ndarray,
-                      target: int, counts: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
+                      target: int, counts: np.ndarray, *, batch_size: int = 32, should_stop: ShouldStop | None = None) -> np.ndarray:
     """P(target) for images that take ``finish``'s pixels of rank < count and ``start``'s elsewhere."""
     ranks = torch.as_tensor(ranks_hw, device=start.device)
     probabilities = []
     with torch.inference_mode():
         for part in torch.as_tensor(counts, device=start.device).split(batch_size):
+            check(should_stop)
             changed = (ranks.unsqueeze(0) < part.view(-1, 1, 1)).unsqueeze(1)  # (S, 1, H, W)
             images = torch.where(changed, finish, start)  # (S, 3, H, W)
             probabilities.append(model.module(images).float().softmax(-1)[:, target])
@@ -166,7 +170,7 @@ def probability_curve(model: LoadedModel, start: torch.Tensor, finish: torch.Ten
 
 def delete_and_insert(model: LoadedModel, batch: torch.Tensor, target: int, saliency_hw: np.ndarray, *,
                       method: str = "", pixels_per_step: int = 224, blur_sigma: float = 5.0,
-                      batch_size: int = 32) -> DeletionInsertion:
+                      batch_size: int = 32, should_stop: ShouldStop | None = None) -> DeletionInsertion:
     """The RISE deletion and insertion curves of one view (``batch[:1]``) for one map (H, W)."""
     view = batch[:1]
     if saliency_hw.shape != tuple(view.shape[-2:]):
@@ -179,8 +183,8 @@ def delete_and_insert(model: LoadedModel, batch: torch.Tensor, target: int, sali
     ranks = pixel_order(np.nan_to_num(saliency_hw))
     black = normalise(torch.zeros_like(view), model.preprocessing)
     blurred = make_baseline(model, view, "blurred", blur_sigma=blur_sigma)
-    deletion = probability_curve(model, view, black, ranks, target, counts, batch_size=batch_size)
-    insertion = probability_curve(model, blurred, view, ranks, target, counts, batch_size=batch_size)
+    deletion = probability_curve(model, view, black, ranks, target, counts, batch_size=batch_size, should_stop=should_stop)
+    insertion = probability_curve(model, blurred, view, ranks, target, counts, batch_size=batch_size, should_stop=should_stop)
     fractions = counts / total
     return DeletionInsertion(method, fractions, deletion, insertion,
                              float(np.trapezoid(deletion, fractions)), float(np.trapezoid(insertion, fractions)))
@@ -190,16 +194,17 @@ def measure_faithfulness(model: LoadedModel, image_hwc: np.ndarray, *, target: i
                          methods: Sequence[str] = DEFAULT_METHODS, pixels_per_step: int = 224,
                          blur_sigma: float = 5.0, reduce: str = "max-abs",
                          options: Mapping[str, Mapping] | None = None,
-                         on_step: OnStep | None = None) -> tuple[DeletionInsertion, ...]:
+                         on_step: OnStep | None = None, should_stop: ShouldStop | None = None) -> tuple[DeletionInsertion, ...]:
     """Deletion and insertion curves of each method's map on the centre view."""
     methods = _check_methods(methods)
     batch, _, _ = make_batch(model, image_hwc, 1)
     target = _top1(model, batch) if target is None else int(target)
     results = []
     for done, method in enumerate(methods, 1):
+        check(should_stop)
         saliency_hw = view_saliency(model, batch, target, method, reduce=reduce, options=(options or {}).get(method))
         results.append(delete_and_insert(model, batch, target, saliency_hw, method=method,
-                                         pixels_per_step=pixels_per_step, blur_sigma=blur_sigma))
+                                         pixels_per_step=pixels_per_step, blur_sigma=blur_sigma, should_stop=should_stop))
         if on_step is not None:
             on_step(done, len(methods))
     return tuple(results)

@@ -5,6 +5,7 @@ It lives in the user's cache directory (``$XDG_CACHE_HOME`` or ``~/.cache``, the
 ``deep-inside/demo-workspace``), never in the repository and never at a path typed into a page. It is
 built aside (``.tmp-demo-workspace.*`` beside it) and renamed into place once every photo is cut: a
 workspace there is complete (its ``demo.json`` says how it was made), and is reused, never rebuilt.
+A build stopped by its ``should_stop`` (``engine.stopping``) removes its staging folder: nothing half-made stays.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Callable, Sequence
 from engine.runs.segment_folder import segment_photos
 from engine.runs.workspace import Workspace, WorkspaceError, open_workspace
 from engine.segmentation.presets import DEFAULT_PRESET, get_preset
+from engine.stopping import ShouldStop, check
 
 MARKER = "demo.json"  # written last, inside the staging folder: its presence means complete
 STALE_SECONDS = 3600.0  # a staging folder this old is a build that was killed
@@ -48,10 +50,11 @@ def open_demo_workspace(root: str | Path) -> Workspace | None:
 
 
 def build_demo_workspace(model, photos: Sequence[Path], root: str | Path, *, preset: str = DEFAULT_PRESET,
-                         on_step: Callable[[int, int], None] | None = None) -> Workspace:
+                         on_step: Callable[[int, int], None] | None = None, should_stop: ShouldStop | None = None) -> Workspace:
     """``photos`` copied into ``root/images`` and cut into ``root/segmentations`` with ``model`` (the
     ``segment-folder`` step, in this process); ``on_step(done, total)`` after each photo. A complete
-    workspace already at ``root`` is returned as it is."""
+    workspace already at ``root`` is returned as it is. ``should_stop``, asked before each photo, True:
+    ``Cancelled`` is raised and the staging folder removed."""
     root = Path(root)
     if (ready := open_demo_workspace(root)) is not None:
         return ready
@@ -65,7 +68,15 @@ def build_demo_workspace(model, photos: Sequence[Path], root: str | Path, *, pre
         for photo in photos:
             shutil.copyfile(photo, staging / "images" / Path(photo).name)
         images = sorted((staging / "images").iterdir())
-        lines = segment_photos(model, images, staging / "segmentations", preset=get_preset(preset), on_step=on_step)
+        check(should_stop)
+
+        def after_photo(done: int, total: int) -> None:
+            if on_step is not None:
+                on_step(done, total)
+            if done < total:
+                check(should_stop)
+
+        lines = segment_photos(model, images, staging / "segmentations", preset=get_preset(preset), on_step=after_photo)
         failed = [f"{line['image']}: {line['error']}" for line in lines if "error" in line]
         if failed:
             raise ValueError(f"The demo photos could not all be cut: {'; '.join(failed)}")

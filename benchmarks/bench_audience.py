@@ -1,0 +1,314 @@
+"""A demo server and its audience (issue 28): some visitors start the heaviest runs their pages allow and
+leave after a few seconds, the others browse; does the work end with its viewers, and do the others notice?
+
+One `streamlit run app.py` on a free loopback port (tests/e2e's server helper, the default limits), one
+headless Chromium, a context per visitor; every loop is bounded (``TIMEOUT_S``). Phases:
+
+1. warm-up: one visit to Home and one to the saliency page (torch imported, the model loaded).
+2. idle: ``--idle`` browsers, one after another, each doing the browsing round alone: Home, then
+   ``saliency?image=P&class=C``, then ``segmentation?image=P&class=C``, Input "Clicks", and ``--clicks``
+   "not the object" clicks near the canvas's centre. Each has its own photo and class: no map or cut cached for it.
+3. leavers alone: ``LEAVERS`` visitors open a heavy link with ``run=1`` (class model: 4 classes × 1000 olah
+   steps, the default limits' most; sanity checks: every method, 12 stages, 224 px a step), stay
+   ``--stay`` s, and close their tabs. Reported: seconds from the close to each run's worker ending
+   (the server log's "run ended" lines) and until the server's CPU is back to idle (under 0.1 core over 1 s,
+   counted from when every run has ended: at nice 10 on a busy machine a live run may use little CPU).
+4. together: the leavers and ``--browsers`` browsers start at once (the browsers on photos and classes
+   of their own); the leavers close after ``--stay`` s; the browsers' times are compared with phase 2's.
+5. after: everyone gone; the server's resident memory sampled for 2 minutes (a gone session is closed
+   30 s after its tab, ui.jobs.CLOSE_AFTER_S).
+
+Times are the page's own clock: first picture = from navigation start until the first picture in the page
+is decoded; click → mask = from the click's mouseup until the "After edits" picture has a new source,
+decoded. p95 by nearest rank. Errors: exceptions and error boxes on the pages, tracebacks and errors in
+the server log.
+
+    .venv/bin/python benchmarks/bench_audience.py [--browsers 8] [--idle 2] [--clicks 3] [--stay 8]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_concurrent_viewers import PeakRss, log_errors, rss_bytes, server_cpu_seconds  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+TIMEOUT_S = 600
+# (photo, class) per browser, the phase-4 browsers first, then the idle ones: each its own map and cut, on one of
+# the photo's top-2 classes (the embedded model, centre crop), so that every page has an object to cut
+VISITORS = (("cat", 282), ("espresso", 967), ("astronaut", 560), ("grace_hopper", 400), ("rocket", 657), ("cat", 285),
+            ("espresso", 968), ("astronaut", 450), ("grace_hopper", 667), ("rocket", 744))
+STEP_TIMEOUT_MS = 60_000  # a Playwright call that waits for an element
+LEAVERS = ("class_model?classes=1,2,3,4&preset=olah&steps=1000&run=1",
+           "class_model?classes=9,99,130,145&preset=olah&steps=1000&run=1",
+           "class_model?classes=281,285,291,292&preset=olah&steps=1000&run=1",
+           "faithfulness?methods=gradient,deconvnet,guided,smoothgrad,integrated-gradients,gradcam&stages=12&step=224&run=1")
+IDLE_CORES = 0.1  # the server is idle when it uses less than this over IDLE_WINDOW_S
+IDLE_WINDOW_S = 1.0
+ERRORS = """() => document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]').length"""
+CLOCK = """(() => {
+  const bench = window.__bench = {first: undefined, clickAt: undefined, shown: undefined};
+  const tick = () => {
+    const shown = Array.from(document.querySelectorAll('[data-testid="stMain"] img'))
+      .filter(img => img.complete && img.naturalWidth > 0).length;
+    if (shown > 0 && bench.first === undefined) bench.first = performance.now();
+    if (bench.first === undefined) setTimeout(tick, 10);
+  };
+  tick();
+  window.addEventListener('mouseup', () => { bench.clickAt = performance.now(); }, true);
+  bench.after = () => {
+    for (const el of document.querySelectorAll('[data-testid="stImage"], [data-testid="stImageContainer"]')) {
+      const named = '[data-testid="stImageCaption"]';
+      const caption = el.querySelector(named) || el.parentElement?.querySelector(named);
+      const img = el.querySelector('img');
+      if (img && caption && caption.textContent.trim().startsWith('After edits')) return img;
+    }
+    return null;
+  };
+  // after a click: when the "After edits" picture has a new source, decoded; null when the page's run ended (or
+  // 60 s passed) and the mask is the same as before (a click on what already is the object)
+  bench.watch = () => {
+    const first = bench.after(), before = first ? first.src : '', armed = performance.now();
+    bench.shown = undefined; bench.clickAt = undefined;
+    let ran = false, quiet;
+    const poll = () => {
+      const img = bench.after();
+      if (img && img.src && img.src !== before) { img.decode().catch(() => null).then(() => { bench.shown = performance.now(); }); return; }
+      const app = document.querySelector('[data-testid="stApp"]');
+      if (app && app.getAttribute('data-test-script-state') === 'running') { ran = true; quiet = undefined; }
+      else if (ran) { quiet = quiet === undefined ? performance.now() : quiet; }
+      if ((quiet !== undefined && performance.now() - quiet > 1000) || performance.now() - armed > 60000) { bench.shown = null; return; }
+      setTimeout(poll, 10);
+    };
+    poll();
+  };
+})();"""
+IDLE_PAGE = """() => { const app = document.querySelector('[data-testid="stApp"]');
+  return app && app.getAttribute('data-test-script-state') === 'notRunning' && !document.querySelector('[data-stale="true"]'); }"""
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[math.ceil(0.95 * len(values)) - 1]
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s / {p95(values):.2f} s (n={len(values)})" if values else "none"
+
+
+def browse(page, url: str, photo: str, class_index: int, clicks: int, times: dict):
+    """A browsing visitor, as a generator that yields what to wait for (a callable: done yet?)."""
+    def first_picture(name):
+        times.setdefault(name, []).append(page.evaluate("() => window.__bench.first") / 1000)
+
+    for name, path in (("Home", ""), ("saliency", f"saliency?image={photo}&class={class_index}"),
+                       ("segmentation", f"segmentation?image={photo}&class={class_index}")):
+        page.goto(f"{url}/{path}", wait_until="commit")
+        yield lambda: page.evaluate("() => window.__bench && window.__bench.first !== undefined")
+        first_picture(name)
+        yield lambda: page.evaluate(IDLE_PAGE)
+    if page.locator("canvas.upper-canvas").count() == 0 or page.evaluate(ERRORS):
+        times["segmentation pages without a canvas"] = times.get("segmentation pages without a canvas", 0) + 1
+        return
+    page.locator('[data-testid="stRadio"]').filter(has_text="Input").get_by_text("Clicks", exact=True).click(timeout=STEP_TIMEOUT_MS)
+    time.sleep(0.3)
+    yield lambda: page.evaluate(IDLE_PAGE) and page.locator("canvas.upper-canvas").count() > 0
+    negative = page.locator('[data-testid="stRadio"]').filter(has_text="Click").get_by_text("not the object", exact=True)
+    negative.click(timeout=STEP_TIMEOUT_MS)
+    time.sleep(0.3)
+    yield lambda: page.evaluate(IDLE_PAGE) and page.locator("canvas.upper-canvas").count() > 0
+    for k in range(clicks):
+        box = page.locator("canvas.upper-canvas").first.bounding_box(timeout=STEP_TIMEOUT_MS)
+        page.evaluate("() => window.__bench.watch()")
+        page.mouse.click(box["x"] + box["width"] * (0.5 + 0.1 * (k % 2) - 0.05 * k), box["y"] + box["height"] * (0.45 + 0.08 * k))
+        yield lambda: page.evaluate("() => window.__bench.shown !== undefined")
+        took = page.evaluate("() => window.__bench.shown === null ? null : (window.__bench.shown - window.__bench.clickAt) / 1000")
+        if took is None:
+            times["unchanged clicks"] = times.get("unchanged clicks", 0) + 1
+        else:
+            times.setdefault("click → mask", []).append(took)
+        yield lambda: page.evaluate(IDLE_PAGE)
+
+
+def drive(routines: list) -> None:
+    """Step every visitor's generator whenever what it waits for is done, until all are finished."""
+    waiting = {i: next(r) for i, r in enumerate(routines)}
+    deadline = time.monotonic() + TIMEOUT_S
+    while waiting:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"visitors {sorted(waiting)} not done after {TIMEOUT_S} s")
+        for i in list(waiting):
+            if waiting[i]():
+                try:
+                    waiting[i] = next(routines[i])
+                except StopIteration:
+                    del waiting[i]
+        time.sleep(0.05)
+
+
+def new_tab(chromium):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_S * 1000)
+    page.add_init_script(CLOCK)
+    return context, page
+
+
+def log_times(log: Path, offset: int, word: str) -> list[float]:
+    """Epoch seconds of the server log's ``deep-inside: run <word>`` lines after ``offset``."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        text = f.read().decode("utf-8", "replace")
+    stamps = re.findall(rf"^(\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{{3}}) deep-inside: run {word}", text, re.M)
+    return [datetime.strptime(s, "%Y-%m-%d %H:%M:%S").timestamp() + int(ms) / 1000 for s, ms in stamps]
+
+
+def cpu_back_to_idle(pid: int, since: float, all_ended, limit_s: float = 120.0) -> float | None:
+    """Seconds from ``since`` (time.monotonic) until the server uses less than IDLE_CORES over IDLE_WINDOW_S, in a
+    window that starts once ``all_ended()``: a run at nice 10 on a busy machine may use little CPU and still be alive."""
+    samples, ended_at = [], None
+    while time.monotonic() - since < limit_s:
+        now = time.monotonic()
+        samples.append((now, server_cpu_seconds(pid)))
+        if ended_at is None and all_ended():
+            ended_at = now
+        if ended_at is not None:
+            window = [s for s in samples if ended_at <= s[0] and s[0] >= now - IDLE_WINDOW_S]
+            if window and now - window[0][0] >= 0.9 * IDLE_WINDOW_S:
+                if (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) < IDLE_CORES:
+                    return window[0][0] - since
+        time.sleep(0.1)
+    return None
+
+
+def close(contexts) -> tuple[float, float]:
+    """Close the leavers' tabs; when the closing began, by the wall clock (the server log's) and time.monotonic."""
+    closed = time.time(), time.monotonic()
+    for context in contexts:
+        context.close()
+    return closed
+
+
+def leavers_report(log: Path, offset: int, closed: float, count: int) -> str:
+    """When the leavers' runs ended (the log's "run ended" lines), in seconds after their tabs closed."""
+    deadline = time.monotonic() + 60
+    while len(log_times(log, offset, "ended")) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ended = sorted(t - closed for t in log_times(log, offset, "ended"))
+    started = len(log_times(log, offset, "started"))
+    return f"{started} runs started, {len(ended)} ended, at {', '.join(f'{e:.1f}' for e in ended)} s after the tabs closed"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--browsers", type=int, default=8)
+    parser.add_argument("--idle", type=int, default=2)
+    parser.add_argument("--clicks", type=int, default=3)
+    parser.add_argument("--stay", type=float, default=8.0)
+    parser.add_argument("--leavers", type=int, default=len(LEAVERS))
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    print(f"load (1 min) at the start: {os.getloadavg()[0]:.1f}")
+    memory, errors = {}, 0
+    with streamlit_server("bench-audience.log") as server, sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context, page = new_tab(chromium)
+            page.goto(server.url)
+            drive([iter([lambda: page.evaluate(IDLE_PAGE)])])
+            page.goto(f"{server.url}/saliency")
+            drive([iter([lambda: page.evaluate(IDLE_PAGE) and page.locator('[data-testid="stImage"] img').count() >= 3])])
+            context.close()
+            memory["before"] = rss_bytes(server.pid)
+            peak = PeakRss(server.pid)
+
+            idle_times: dict = {}
+            for i in range(args.idle):
+                context, page = new_tab(chromium)
+                drive([browse(page, server.url, *VISITORS[-1 - i], args.clicks, idle_times)])
+                errors += page.evaluate(ERRORS)
+                context.close()
+            print("idle server, one visitor at a time:")
+            for name, values in idle_times.items():
+                print(f"  {name}: " + (f"median / p95 {spread(values)}" if isinstance(values, list) else str(values)))
+
+            offset = server.log.stat().st_size
+            leavers = [new_tab(chromium) for _ in range(args.leavers)]
+            for (_, tab), link in zip(leavers, LEAVERS):
+                tab.goto(f"{server.url}/{link}", wait_until="commit")
+            time.sleep(args.stay)
+            closed, since = close([c for c, _ in leavers])
+            cpu = [server_cpu_seconds(server.pid)]
+            idle = cpu_back_to_idle(server.pid, since, lambda: len(log_times(server.log, offset, "ended")) >= len(log_times(
+                server.log, offset, "started")), limit_s=30)
+            print(f"leavers alone: {leavers_report(server.log, offset, closed, len(leavers))}; server CPU under {IDLE_CORES} core "
+                  + (f"{idle:.1f} s after the close" if idle is not None else "not within 30 s")
+                  + f"; server CPU over those {time.monotonic() - since:.0f} s: "
+                  + f"{(server_cpu_seconds(server.pid) - cpu[0]) / (time.monotonic() - since):.2f} core")
+
+            offset = server.log.stat().st_size
+            leavers = [new_tab(chromium) for _ in range(args.leavers)]
+            browsers = [new_tab(chromium) for _ in range(args.browsers)]
+            busy_times: dict = {}
+            routines = [browse(tab, server.url, *VISITORS[i], args.clicks, busy_times)
+                        for i, (_, tab) in enumerate(browsers)]
+            for (_, tab), link in zip(leavers, LEAVERS):
+                tab.goto(f"{server.url}/{link}", wait_until="commit")
+            started = time.monotonic()
+            first = [next(r) for r in routines]  # the browsers' first pages are asked for now, with the leavers'
+            closed = None
+            waiting = dict(enumerate(first))
+            deadline = started + TIMEOUT_S
+            while waiting and time.monotonic() < deadline:
+                if closed is None and time.monotonic() - started >= args.stay:
+                    closed = close([c for c, _ in leavers])[0]
+                for i in list(waiting):
+                    if waiting[i]():
+                        try:
+                            waiting[i] = next(routines[i])
+                        except StopIteration:
+                            del waiting[i]
+                time.sleep(0.05)
+            if closed is None:
+                closed = close([c for c, _ in leavers])[0]
+            if waiting:
+                for i in waiting:
+                    browsers[i][1].screenshot(path=str(server.log.parent / f"bench-audience-stuck-{i}.png"), full_page=True)
+                raise RuntimeError(f"browsers {sorted(waiting)} not done after {TIMEOUT_S} s (screenshots in {server.log.parent})")
+            left = leavers_report(server.log, offset, closed, len(leavers))
+            errors += sum(tab.evaluate(ERRORS) for _, tab in browsers)
+            print(f"together ({args.leavers} leavers, {args.browsers} browsers): leavers: {left}")
+            for name, values in busy_times.items():
+                if not isinstance(values, list):
+                    print(f"  {name}: {values}")
+                    continue
+                base = p95(idle_times[name]) if idle_times.get(name) else float("nan")
+                print(f"  {name}: median / p95 {spread(values)}; p95 / idle p95 = {p95(values) / base:.2f}")
+            for context, _ in browsers:
+                context.close()
+            gone = time.monotonic()
+            samples = []
+            while time.monotonic() - gone < 120:
+                time.sleep(5)
+                samples.append((time.monotonic() - gone, rss_bytes(server.pid)))
+            memory["peak"], memory["2 min after"] = peak.stop(), samples[-1][1]
+            print("server memory: " + ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in memory.items())
+                  + f" ({memory['2 min after'] / memory['before'] - 1:+.0%} from before); every 5 s after: "
+                  + " ".join(f"{v / 2**30:.2f}" for _, v in samples))
+        finally:
+            chromium.close()
+        log_problems = log_errors(server.log.read_text())
+    print(f"errors: {errors} on the pages, {log_problems} in the server log; load (1 min) at the end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
