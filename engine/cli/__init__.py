@@ -1,3 +1,4 @@
 """The command line: one module per subcommand, each with ``register(subparsers)``."""
 
-COMMANDS = ("predict", "saliency", "segment", "segment_folder", "localise", "noc", "classviz", "export_coco", "gallery")  # modules of this package, in help order
+COMMANDS = ("predict", "saliency", "segment", "segment_folder", "localise", "noc", "classviz", "import_segmentations",
+            "export_coco", "gallery")  # modules of this package, in help order

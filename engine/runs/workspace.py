@@ -46,8 +46,7 @@ import numpy as np
 from PIL import Image
 
 from engine.images import MAX_PIXELS, encode_png
-from engine.runs.workspace_files import (TargetExists, WorkspaceError, publish, read_json, read_mask, read_seeds,
-                                         resolve_inside)
+from engine.runs.workspace_files import TargetExists, WorkspaceError, publish, read_json, read_mask, read_seeds, resolve_inside
 from engine.segmentation.cut import AUTO_HARD_FOREGROUND, bounding_box
 from engine.segmentation.masks import encode_rle, encode_seed_map
 
@@ -214,6 +213,10 @@ class Workspace:
         seeds = read_seeds(seeds_path, shape) if obj == 0 or seeds_path.is_file() else np.zeros(shape, np.uint8)
         return Entry(stem, image_path, read_mask(self._file(stem, version, "mask", obj), shape), seeds, record,
                      version, status, obj, _category(record))
+
+    def first_record(self, stem: str, obj: int) -> dict:
+        """Version 0's record of the object: where it came from (``source``), its first quality."""
+        return self._record(stem, obj, 0)[0]
 
     def load_mask(self, item: Item) -> np.ndarray:
         """The bool (H, W) mask of the version ``item`` lists, without reading its record or seeds."""
