@@ -19,11 +19,11 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-st.session_state["_routed_by_app"] = True  # ui.ROUTED_KEY: this run has app.py's frame
+st.session_state["_routed_by_app"] = True  # ui.state.ROUTED_KEY: this run has app.py's frame
 frame = st.sidebar.container()  # the model's place, above what a page puts in the sidebar
 try:
     navigation.run()
 finally:  # also after st.stop() in a page
-    import ui
+    import ui.model
 
-    ui.sidebar(frame)
+    ui.model.sidebar(frame)

@@ -20,7 +20,7 @@ Every time is taken by the page's own clock (``performance.now()``), from:
 - mouse-up: the ``mouseup`` event of the stroke (a capture listener on ``window``); for an upload,
   just before the file is put into the uploader's ``<input type=file>``; for ``Next``, the click;
 - canvas reports: the first WebSocket message the page sends after mouse-up (the canvas component's
-  new value: at once with ``ui.canvas_component``, 200 ms later with the stock component);
+  new value: at once with ``ui.canvas_frontend.canvas_component``, 200 ms later with the stock component);
 - run starts: the app root's ``data-test-script-state`` turns ``running`` (a MutationObserver);
 - run ends: it turns ``notRunning`` again;
 - last delta: the last WebSocket message received before the mask is shown;

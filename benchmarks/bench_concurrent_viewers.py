@@ -261,7 +261,7 @@ def server_mode(mode: str, sessions: int) -> None:
     photos = {name: load_image((ROOT / "assets" / f"{name}.jpg").read_bytes()) for name in PHOTOS}
     predict(model, photos["cat"], top=5)
     compute_saliency(model, photos["cat"])
-    workers = concurrent.futures.ThreadPoolExecutor(max(1, (os.cpu_count() or 1) // 4))  # ui.MODEL_WORKERS
+    workers = concurrent.futures.ThreadPoolExecutor(max(1, (os.cpu_count() or 1) // 4))  # ui.results.MODEL_WORKERS
     calls = []
     for i in range(sessions):
         params = dict(part.split("=") for part in saliency_link(i).split("?")[1].split("&"))

@@ -33,7 +33,7 @@ def report(name: str, seconds: float, baseline: float | None = None, baseline_na
 
 
 def page_app_test(page: str, timeout: float = 900):
-    """AppTest of app.py on ``page``, routed as the server routes it (see ui.py and tests/conftest.py)."""
+    """AppTest of app.py on ``page``, routed as the server routes it (see ui/__init__.py and tests/conftest.py)."""
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest, app_test
 

@@ -1,6 +1,10 @@
 import streamlit as st
 
-import ui
+import ui.downloads
+import ui.inputs
+import ui.links
+import ui.model
+import ui.results
 from engine.attribution.rules import RULE_LATEX, RULES, attribution_to_rgb, centre_view, feature_layers, reconstruct_from_image
 from engine.figures import make_figure
 from engine.models import LoadedModel
@@ -31,14 +35,14 @@ st.caption("Simonyan et al. 2013, §4: the three visualisations share every back
            "ignores `X`, so it also ignores the clamp at 6.")
 
 link_box = st.container()
-model = ui.current_model()
-image, target = ui.image_and_class(model, "rules", url=True)
-key = ui.model_key(model)
+model = ui.model.current_model()
+image, target = ui.inputs.image_and_class(model, "rules", url=True)
+key = ui.model.model_key(model)
 
 columns = st.columns(len(RULES))
 maps = {}
 for column, rule in zip(columns, RULES):
-    result = ui.cached_saliency(model, image, target=target, method=rule)
+    result = ui.results.cached_saliency(model, image, target=target, method=rule)
     maps[rule] = colourise(fit(result.saliency_hw, display_shape(image.image_hwc.shape)))
     column.markdown(f"**{TITLES[rule]}**")
     column.latex(RULE_LATEX[rule])
@@ -51,16 +55,16 @@ available = layers(model, key)
 names = [item.name for item in available]
 middle = [item.name for item in available if item.kind in ("ReLU", "ReLU6")] or names
 controls = st.columns(2)
-with ui.linked(ui.UrlParam("layer", "rules_layer", ui.one_of(names), default=middle[len(middle) // 2])):
+with ui.links.linked(ui.links.UrlParam("layer", "rules_layer", ui.links.one_of(names), default=middle[len(middle) // 2])):
     layer_name = controls[0].selectbox(
         "Layer", names, index=names.index(middle[len(middle) // 2]), key="rules_layer",
         format_func=lambda n: f"{n} · {available[names.index(n)].kind} · {available[names.index(n)].channels} channels",
         help="Convolution and rectifier outputs in the order they run; deeper layers see larger patches.")
 layer = available[names.index(layer_name)]
-with ui.linked(ui.UrlParam("channel", "rules_channel", ui.number_in(0, layer.channels - 1, int))):
+with ui.links.linked(ui.links.UrlParam("channel", "rules_channel", ui.links.number_in(0, layer.channels - 1, int))):
     channel = controls[1].selectbox("Channel", [None, *range(layer.channels)], key="rules_channel",
                                     format_func=lambda c: "strongest on this image" if c is None else str(c))
-ui.copy_link(link_box)
+ui.links.copy_link(link_box)
 
 shown = st.columns(len(RULES) + 1)
 found, reconstructions = None, {}
@@ -72,10 +76,10 @@ centre = view(model, key, image.image_hwc, image.digest)
 shown[0].image(centre, width="stretch", caption=f"Centre view · channel {found.channel} peaks at {found.position_hw} of "
                                                 f"{layer.size_hw[0]}×{layer.size_hw[1]} (value {found.activation:.2f})")
 
-ui.figure_downloads(lambda: make_figure(
+ui.downloads.figure_downloads(lambda: make_figure(
     [[(fit(image.image_hwc, display_shape(image.image_hwc.shape)), image.name), *((maps[r], TITLES[r]) for r in RULES)],
      [(centre, f"centre view, {layer.name} channel {found.channel}"), *((reconstructions[r], r) for r in RULES)]],
     caption=f"Simonyan et al. 2013, §4: gradient, DeconvNet and guided backprop differ only in the backward rule through a "
             f"ReLU. Top: max-abs maps of class {target} “{model.categories[target]}”. Bottom: the strongest unit of "
             f"{layer.name} ({layer.kind}) channel {found.channel} sent back to the pixels by each rule (grey is zero). "
-            f"Model {ui.model_caption(model)}; photo {image.name}."), f"{ui.stem(image)}_{target}_rules", key="rules_figure")
+            f"Model {ui.model.model_caption(model)}; photo {image.name}."), f"{ui.downloads.stem(image)}_{target}_rules", key="rules_figure")

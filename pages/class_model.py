@@ -5,7 +5,9 @@ import time
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui
+import ui.downloads
+import ui.links
+import ui.model
 from engine.classviz import CHOICES, PRESETS, animation_gif, visualise_class
 from engine.figures import make_figure
 from engine.models import find_class
@@ -45,24 +47,24 @@ def side_by_side(_model, key, class_index, seed, configs):
 def first_links(names):
     """The URL parameters of the classes, preset, seed and whether the run is shown."""
     class_of = lambda raw: find_class(names, raw)  # noqa: E731
-    return (ui.UrlParam("classes", "cv_classes", ui.list_of(class_of, most=16), dump=ui.list_text, default=[1]),
-            ui.UrlParam("typed", "cv_typed", lambda raw: (ui.list_of(class_of)(raw), raw)[1], default=""),
-            ui.UrlParam("preset", "cv_preset", ui.one_of(tuple(PRESETS)), default="paper"),
-            ui.UrlParam("seed", "cv_seed", ui.number_in(0, 2**32 - 1, int), default=0),
-            ui.run_param("cv_link_run"))
+    return (ui.links.UrlParam("classes", "cv_classes", ui.links.list_of(class_of, most=16), dump=ui.links.list_text, default=[1]),
+            ui.links.UrlParam("typed", "cv_typed", lambda raw: (ui.links.list_of(class_of)(raw), raw)[1], default=""),
+            ui.links.UrlParam("preset", "cv_preset", ui.links.one_of(tuple(PRESETS)), default="paper"),
+            ui.links.UrlParam("seed", "cv_seed", ui.links.number_in(0, 2**32 - 1, int), default=0),
+            ui.links.run_param("cv_link_run"))
 
 
 def preset_links(preset):
     """The URL parameters of the preset's steps and knobs (only those moved off the preset's value go in a link)."""
     base = PRESETS[preset]
-    links = [ui.UrlParam("steps", f"cv_steps_{preset}", ui.number_in(0, 100_000, int), default=base.steps)]
+    links = [ui.links.UrlParam("steps", f"cv_steps_{preset}", ui.links.number_in(0, 100_000, int), default=base.steps)]
     for name in (f.name for f in dataclasses.fields(base) if f.name != "steps"):
         value, key = getattr(base, name), f"cv_{preset}_{name}"
         if isinstance(value, tuple):
-            links += [ui.UrlParam(f"{name}_{end}", f"{key}_{end}", ui.number_in(0.01, 100.0), dump=ui.number_text, default=float(v))
+            links += [ui.links.UrlParam(f"{name}_{end}", f"{key}_{end}", ui.links.number_in(0.01, 100.0), dump=ui.links.number_text, default=float(v))
                       for end, v in zip(("low", "high"), value)]
         else:
-            links.append(ui.UrlParam(name, key, knob_parser(base, name), dump=ui.number_text if type(value) in (int, float) else str,
+            links.append(ui.links.UrlParam(name, key, knob_parser(base, name), dump=ui.links.number_text if type(value) in (int, float) else str,
                                      default=value))
     return links
 
@@ -73,11 +75,11 @@ def knob_parser(base, name):
 
     def parse(raw):
         if kind is bool:
-            value = ui.one_of(("true", "false"))(raw.lower()) == "true"
+            value = ui.links.one_of(("true", "false"))(raw.lower()) == "true"
         elif name in CHOICES:
-            value = ui.one_of(CHOICES[name])(raw)
+            value = ui.links.one_of(CHOICES[name])(raw)
         else:
-            value = ui.number_in(-1e9, 1e9, kind)(raw)
+            value = ui.links.number_in(-1e9, 1e9, kind)(raw)
         dataclasses.replace(base, **{name: value})  # a ValueError says what is wrong with it
         return value
     return parse
@@ -100,7 +102,7 @@ def figure(result):
                        zip(result.labels, result.final_scores, result.final_probabilities))
     return make_figure([panels[i:i + 4] for i in range(0, len(panels), 4)], caption=(
         f"Class model visualisation (Simonyan et al. 2013, §2): the image maximising S_c(I), preset "
-        f"{preset_summary(result.config)}, {result.steps_run} steps, seed {result.seed}. Model {ui.model_caption(model)}. "
+        f"{preset_summary(result.config)}, {result.steps_run} steps, seed {result.seed}. Model {ui.model.model_caption(model)}. "
         f"Final scores: {scores}."))
 
 
@@ -119,11 +121,11 @@ st.title("Class model visualisation")
 st.caption("Simonyan et al. 2013, §2: find the image `I` maximising `S_c(I) − λ‖I‖²` by gradient ascent on the pixels, "
            "from the zero image; the presets add the later regularisers (Yosinski 2015, Mahendran & Vedaldi 2016, Olah 2017).")
 link_box = st.container()
-model = ui.current_model()
+model = ui.model.current_model()
 names = model.categories
 links = first_links(names)
-ui.restore_from_url(*links)  # the preset first: it names the other knobs' widgets
-ui.restore_from_url(*preset_links(st.session_state.get("cv_preset", "paper")))
+ui.links.restore_from_url(*links)  # the preset first: it names the other knobs' widgets
+ui.links.restore_from_url(*preset_links(st.session_state.get("cv_preset", "paper")))
 picked = st.multiselect("Classes", range(len(names)), default=[1], format_func=lambda i: f"{i} · {names[i]}", key="cv_classes",
                         max_selections=16, help="Type to search; several classes optimise together as one batch.")
 typed = st.text_input("…or type classes (index or exact label, comma-separated)", key="cv_typed")
@@ -145,18 +147,18 @@ try:
     classes = list(picked) + [find_class(names, t) for t in typed.split(",") if t.strip()]
 except ValueError as exc:
     st.error(str(exc))
-    ui.keep_in_url(*links, *preset_links(preset))
+    ui.links.keep_in_url(*links, *preset_links(preset))
     st.stop()
 
 job = st.session_state.get(JOB_KEY)
 running = job is not None and job.result is None and job.error is None
-asked = st.session_state.get("cv_link_run") == ui.RUN_REQUESTED  # a link with run=1 runs on arrival
+asked = st.session_state.get("cv_link_run") == ui.links.RUN_REQUESTED  # a link with run=1 runs on arrival
 if st.button("Run", type="primary", disabled=running or not classes, key="cv_run") or (asked and classes and not running):
     job = st.session_state[JOB_KEY] = Job(model, classes, config, int(seed))
     running = True
 st.session_state["cv_link_run"] = job is not None and job.error is None
-ui.keep_in_url(*links, *preset_links(preset))
-ui.copy_link(link_box)
+ui.links.keep_in_url(*links, *preset_links(preset))
+ui.links.copy_link(link_box)
 
 
 @st.fragment(run_every=0.5 if running else None)
@@ -185,10 +187,10 @@ gallery = st.columns(min(len(result.labels), 4))
 for i, (index, label, image) in enumerate(zip(result.class_indices, result.labels, result.images_hwc)):
     with gallery[i % len(gallery)]:
         st.image(image, caption=f"{label}: S_c = {result.final_scores[i]:.2f}, p = {result.final_probabilities[i]:.3f}")
-        ui.png_download("PNG", image, f"classviz_{index}_{result.seed}.png", key=f"cv_png_{i}")
+        ui.downloads.png_download("PNG", image, f"classviz_{index}_{result.seed}.png", key=f"cv_png_{i}")
 if result.frames:
-    ui.download("Animated GIF of the run", lambda: animation_gif(result), "classviz.gif", "image/gif", key="cv_gif")
-ui.figure_downloads(lambda: figure(result), f"classviz_{'_'.join(map(str, result.class_indices))}_{result.seed}", key="cv_figure")
+    ui.downloads.download("Animated GIF of the run", lambda: animation_gif(result), "classviz.gif", "image/gif", key="cv_gif")
+ui.downloads.figure_downloads(lambda: figure(result), f"classviz_{'_'.join(map(str, result.class_indices))}_{result.seed}", key="cv_figure")
 curves = go.Figure()
 for i, label in enumerate(result.labels):
     curves.add_scatter(y=result.scores[:, i], name=f"S_c {label}")
@@ -198,7 +200,7 @@ st.plotly_chart(curves, key="cv_curves")
 
 if preset != "paper" and st.toggle("Paper vs this preset, side by side (first class, same seed)", key="cv_compare"):
     paper = dataclasses.replace(PRESETS["paper"], steps=result.config.steps)  # same class, seed and steps
-    images = side_by_side(model, ui.model_key(model), result.class_indices[0], result.seed, (paper, result.config))
+    images = side_by_side(model, ui.model.model_key(model), result.class_indices[0], result.seed, (paper, result.config))
     left, right = st.columns(2)
     left.image(images[0], caption="paper (§2)")
     right.image(images[1], caption=preset)

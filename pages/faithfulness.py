@@ -1,7 +1,10 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui
+import ui.downloads
+import ui.inputs
+import ui.links
+import ui.model
 from engine.attribution import METHODS
 from engine.attribution.methods import BASELINES, integrated_gradients_check
 from engine.attribution.rules import centre_view
@@ -12,12 +15,12 @@ from engine.render import colourise
 
 STEP_CHOICES = {224: "224 px (the protocol: 224 steps, slow on CPU)", 896: "896 px (56 steps)", 3584: "3584 px (14 steps)"}
 IG_STEPS = (8, 16, 32, 64, 128)
-CHECKS_LINK = (ui.UrlParam("methods", "faith_methods", ui.list_of(ui.one_of(tuple(METHODS))), dump=ui.list_text, default=list(DEFAULT_METHODS)),
-               ui.UrlParam("stages", "faith_stages", ui.number_in(1, 12, int), default=6),
-               ui.UrlParam("step", "faith_step", ui.one_of(tuple(STEP_CHOICES), int), default=896),
-               ui.run_param("faith_link_run"))
-IG_LINK = (ui.UrlParam("baseline", "faith_baseline", ui.one_of(BASELINES), default=BASELINES[0]),
-           ui.UrlParam("ig_steps", "faith_ig_steps", ui.one_of(IG_STEPS, int), default=32))
+CHECKS_LINK = (ui.links.UrlParam("methods", "faith_methods", ui.links.list_of(ui.links.one_of(tuple(METHODS))), dump=ui.links.list_text, default=list(DEFAULT_METHODS)),
+               ui.links.UrlParam("stages", "faith_stages", ui.links.number_in(1, 12, int), default=6),
+               ui.links.UrlParam("step", "faith_step", ui.links.one_of(tuple(STEP_CHOICES), int), default=896),
+               ui.links.run_param("faith_link_run"))
+IG_LINK = (ui.links.UrlParam("baseline", "faith_baseline", ui.links.one_of(BASELINES), default=BASELINES[0]),
+           ui.links.UrlParam("ig_steps", "faith_ig_steps", ui.links.one_of(IG_STEPS, int), default=32))
 
 
 @st.cache_data(max_entries=8, show_spinner="Randomising the model layer by layer…")
@@ -47,10 +50,10 @@ st.caption("Does a map explain the model? **Model randomisation** (Adebayo et al
            "order; lower deletion and higher insertion areas are better. All on the centre view.")
 
 link_box = st.container()
-model = ui.current_model()
-image, target = ui.image_and_class(model, "faith", url=True)
-key = ui.model_key(model)
-ui.restore_from_url(*CHECKS_LINK)  # a link's run=1 runs the checks it names, as the button does
+model = ui.model.current_model()
+image, target = ui.inputs.image_and_class(model, "faith", url=True)
+key = ui.model.model_key(model)
+ui.links.restore_from_url(*CHECKS_LINK)  # a link's run=1 runs the checks it names, as the button does
 controls = st.columns(3)
 methods = tuple(controls[0].multiselect("Methods", list(METHODS), default=list(DEFAULT_METHODS), key="faith_methods",
                                         help="SmoothGrad and Integrated Gradients cost 25-32 passes a map: slow on CPU."))
@@ -58,11 +61,11 @@ stages = controls[1].slider("Randomisation stages", 1, 12, 6, key="faith_stages"
                             help="Cascading: each stage randomises more layers, from the top down.")
 step = controls[2].selectbox("Pixels per step", list(STEP_CHOICES), index=1, format_func=STEP_CHOICES.get, key="faith_step")
 request = (key, image.digest, target, methods, stages, step)
-asked = st.session_state.get("faith_link_run") == ui.RUN_REQUESTED
+asked = st.session_state.get("faith_link_run") == ui.links.RUN_REQUESTED
 if st.button("Run the checks", type="primary", disabled=not methods, key="faith_run") or (asked and methods):
     st.session_state["faith_request"] = request
 st.session_state["faith_link_run"] = st.session_state.get("faith_request") == request
-ui.keep_in_url(*CHECKS_LINK)
+ui.links.keep_in_url(*CHECKS_LINK)
 check = results = None
 if st.session_state.get("faith_request") != request:
     st.info("Choose methods and press **Run the checks** (tens of seconds on a CPU).")
@@ -88,11 +91,11 @@ else:
 
 st.subheader("Integrated Gradients: completeness")
 left, right = st.columns(2)
-with ui.linked(*IG_LINK):
+with ui.links.linked(*IG_LINK):
     baseline = left.radio("Baseline x'", BASELINES, horizontal=True, key="faith_baseline",
                           help="black: the zero image in [0, 1]; blurred: the view under a Gaussian blur (σ = 5 px).")
     ig_steps = right.select_slider("Steps", list(IG_STEPS), value=32, key="faith_ig_steps")
-ui.copy_link(link_box)
+ui.links.copy_link(link_box)
 gap = completeness(model, key, image.image_hwc, image.digest, target, baseline, ig_steps)
 numbers = st.columns(3)
 numbers[0].metric("Σ IG", f"{gap.attribution_sum:.3f}")
@@ -110,7 +113,7 @@ if check is not None:
         return make_figure(rows, panel_height=160, caption=(
             f"Model randomisation (Adebayo et al. 2018), cascading from the logits down, {stages} stages; ρ is each map's "
             f"Spearman rank correlation with the trained model's. Deletion / insertion (Petsiuk et al. 2018), {step} pixels "
-            f"a step: {scores}. Model {ui.model_caption(model)}; class {target} “{model.categories[target]}”; "
+            f"a step: {scores}. Model {ui.model.model_caption(model)}; class {target} “{model.categories[target]}”; "
             f"photo {image.name}, centre view."))
 
-    ui.figure_downloads(figure, f"{ui.stem(image)}_{target}_faithfulness", key="faith_figure")
+    ui.downloads.figure_downloads(figure, f"{ui.downloads.stem(image)}_{target}_faithfulness", key="faith_figure")

@@ -45,9 +45,10 @@ def draw(section: str, tiles: tuple) -> list:
 
 def redo(section: str, slots: list) -> None:
     """Make the section's tiles again on the sidebar's model, row by row in place, with a progress bar."""
-    import ui
+    import ui.links
+    import ui.model
 
-    model = ui.current_model()
+    model = ui.model.current_model()
     tiles = [t for _, row in slots for t in row]
     bar = st.progress(0.0, text=f"Redoing on {model.name}…")
     redone = st.session_state.setdefault(REDONE_KEY, {})
@@ -87,4 +88,4 @@ st.caption("Every tile: `python -m engine gallery --out assets/gallery` (determi
 
 import ui  # noqa: E402  (last: it imports torch, seconds in a fresh server; the gallery is already on screen)
 
-ui.copy_link(link_box)
+ui.links.copy_link(link_box)

@@ -3,7 +3,15 @@ import json
 import numpy as np
 import streamlit as st
 
-import ui
+import ui.canvas
+import ui.downloads
+import ui.images
+import ui.links
+import ui.model
+import ui.pictures
+import ui.results
+import ui.state
+import ui.workspace
 from engine.runs import coco
 from engine.runs.workspace import SaveConflict, WorkspaceError
 from engine.segmentation import cut as seg
@@ -13,8 +21,8 @@ st.title("Review segmentations")
 st.caption("Go through a pre-segmented folder worst first: paint seeds where a mask is wrong (the photo is re-cut "
            "on each stroke), save or accept, move on. Every save is a new version; nothing is overwritten.")
 link_box = st.container()
-workspace = ui.current_workspace()
-items = ui.queue(workspace)
+workspace = ui.workspace.current_workspace()
+items = ui.workspace.queue(workspace)
 if not items:
     st.info("This workspace has no segmentations yet: run `python -m engine segment-folder WORKSPACE/images "
             "--out WORKSPACE/segmentations`.")
@@ -24,26 +32,26 @@ refined = sum(i.status == "refined" for i in items)
 st.progress(accepted / len(items), text=f"{accepted} of {len(items)} accepted · {refined} refined, not yet accepted")
 
 stems = [i.stem for i in items]
-photo_link = ui.UrlParam("photo", ui.REVIEW_STEM_KEY, ui.one_of(stems))  # always in the link: the queue's head changes
-ui.restore_from_url(photo_link)
-if st.session_state.get(ui.REVIEW_STEM_KEY) not in stems:
-    st.session_state[ui.REVIEW_STEM_KEY] = stems[0]
+photo_link = ui.links.UrlParam("photo", ui.state.REVIEW_STEM_KEY, ui.links.one_of(stems))  # always in the link: the queue's head changes
+ui.links.restore_from_url(photo_link)
+if st.session_state.get(ui.state.REVIEW_STEM_KEY) not in stems:
+    st.session_state[ui.state.REVIEW_STEM_KEY] = stems[0]
 with st.expander("Queue: the likely-bad masks first (boxes that run to the photo's borders and cover most of it), accepted last"):
     st.dataframe([{"photo": i.stem, "class": i.label, "status": i.status, "version": i.version,
                    "quality": i.quality} for i in items], hide_index=True, width="stretch")
-    st.selectbox("Go to", stems, key=ui.REVIEW_STEM_KEY)
-stem = st.session_state[ui.REVIEW_STEM_KEY]
-ui.keep_in_url(photo_link)
-ui.copy_link(link_box)
+    st.selectbox("Go to", stems, key=ui.state.REVIEW_STEM_KEY)
+stem = st.session_state[ui.state.REVIEW_STEM_KEY]
+ui.links.keep_in_url(photo_link)
+ui.links.copy_link(link_box)
 entry = workspace.load(stem)
-image = ui.workspace_photo(entry.image_path)
+image = ui.workspace.workspace_photo(entry.image_path)
 preset, class_index = pre.preset_from_record(entry.record)
 st.caption(f"**{stem}** · {entry.record.get('label', class_index)} · version {entry.version} ({entry.status}) · "
            f"preset {preset.name} · quality {entry.record.get('quality', '–')}")
 
 
 @st.fragment
-def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_index: int, saved_hand, saved_bbox,
+def review(stem: str, entry, image: ui.images.ImageInput, preset: pre.Preset, class_index: int, saved_hand, saved_bbox,
            generation: int) -> None:
     """The canvas, the mask and the moves: a stroke reruns this, not the page; a move or a save reruns the page."""
     if st.session_state.get("rev_generation", 0) != generation:
@@ -52,28 +60,28 @@ def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_ind
     canvas_key = f"rev_{stem}_{entry.version}_{st.session_state.get('rev_reload', 0)}"
     left, right = st.columns([3, 2])
     with left:
-        hand = ui.seed_canvas(image, entry.seeds_hw, under_hw=saved_hand, under_key=f"{stem}/{entry.version}", key=canvas_key)
+        hand = ui.canvas.seed_canvas(image, entry.seeds_hw, under_hw=saved_hand, under_key=f"{stem}/{entry.version}", key=canvas_key)
     changed = hand.seeds_hw is not saved_hand and not np.array_equal(hand.seeds_hw, saved_hand)
     mask, seeds, bbox = entry.mask_hw, entry.seeds_hw, saved_bbox
-    model = ui.record_model(entry.record)
+    model = ui.workspace.record_model(entry.record)
 
     def automatic_cut():
-        saliency = ui.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
-        return saliency, ui.cached_cut(image.image_hwc, image.digest, saliency, preset, model=model)
+        saliency = ui.results.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
+        return saliency, ui.results.cached_cut(image.image_hwc, image.digest, saliency, preset, model=model)
 
     def ready_for_input():  # what a first input needs: the map, the automatic cut, the photo's features
-        ui.cached_pixel_features(model, image)
+        ui.results.cached_pixel_features(model, image)
         return automatic_cut()
 
     if changed:
         saliency, base = automatic_cut()
-        after = ui.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=base)
+        after = ui.results.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=base)
         mask, seeds, bbox = after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's with the strokes over them
     with right:
-        ui.cut_picture(image, mask, bbox, caption=("Re-cut with your strokes" if changed else f"Version {entry.version}, as saved")
+        ui.pictures.cut_picture(image, mask, bbox, caption=("Re-cut with your strokes" if changed else f"Version {entry.version}, as saved")
                        + f": box {bbox}")
     if not changed:  # the map and the automatic cut a first stroke re-cuts from, made while the person looks
-        ui.ahead(f"review cut {image.digest} {ui.model_key(model)} {preset}", ready_for_input)
+        ui.results.ahead(f"review cut {image.digest} {ui.model.model_key(model)} {preset}", ready_for_input)
 
     def save(status: str) -> bool:
         try:
@@ -82,7 +90,7 @@ def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_ind
             st.session_state["rev_reload"] = st.session_state.get("rev_reload", 0) + 1  # drop the strokes, show theirs
             st.session_state["rev_message"] = ("error", f"{exc} Their version is shown now.")
             return False
-        ui.clear_queue()
+        ui.workspace.clear_queue()
         return True
 
     def go(step: int, status: str | None = None) -> None:
@@ -94,7 +102,7 @@ def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_ind
             if not save(status or "refined"):
                 return
             st.session_state["rev_message"] = ("success", f"Saved {stem} as {status or 'refined'}.")
-        st.session_state[ui.REVIEW_STEM_KEY] = target
+        st.session_state[ui.state.REVIEW_STEM_KEY] = target
 
     with nav:
         row = st.columns(4)
@@ -112,8 +120,8 @@ def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_ind
             getattr(st, kind)(text)
 
     def figure():
-        saliency = ui.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
-        return ui.cut_figure(image, saliency, mask, bbox, seeds_hw=seeds, caption=ui.cut_caption(
+        saliency = ui.results.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
+        return ui.downloads.cut_figure(image, saliency, mask, bbox, seeds_hw=seeds, caption=ui.downloads.cut_caption(
             model, saliency, preset, bbox, int(mask.sum()), photo=entry.record.get("image", image.name),
             note=f" Review: {'your strokes, not saved yet' if changed else f'version {entry.version} ({entry.status})'}."))
 
@@ -125,11 +133,11 @@ def review(stem: str, entry, image: ui.ImageInput, preset: pre.Preset, class_ind
         if st.button("Restore this version", key="rev_restore", disabled=older == entry.version):
             try:
                 workspace.revert(stem, older, base_version=entry.version)
-                ui.clear_queue()
+                ui.workspace.clear_queue()
                 st.rerun()
             except (SaveConflict, WorkspaceError) as exc:
                 st.error(str(exc))
-        ui.figure_downloads(figure, f"{stem}_v{entry.version}_segmentation", key="rev_figure")
+        ui.downloads.figure_downloads(figure, f"{stem}_v{entry.version}_segmentation", key="rev_figure")
 
 
 saved_hand = np.where(seg.has_code(entry.seeds_hw, seg.HAND_CODES), entry.seeds_hw, 0).astype(np.uint8)
@@ -137,5 +145,5 @@ review(stem, entry, image, preset, class_index, saved_hand, seg.bounding_box(ent
 
 include = st.radio("Export", coco.INCLUDE, horizontal=True, key="rev_export_include",
                    format_func=lambda v: "accepted photos" if v == "accepted" else "all photos (newest versions)")
-ui.download("COCO instances (JSON)", lambda: json.dumps(coco.export_coco(workspace, include=include)),
+ui.downloads.download("COCO instances (JSON)", lambda: json.dumps(coco.export_coco(workspace, include=include)),
             f"{workspace.root.name}_{include}_coco.json", "application/json", key="rev_export")

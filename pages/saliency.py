@@ -1,25 +1,29 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui
+import ui.downloads
+import ui.inputs
+import ui.links
+import ui.model
+import ui.results
 from engine.attribution import REDUCTIONS
 from engine.figures import make_figure
 from engine.images import encode_png
 from engine.render import blend, colourise, display_shape, fit
 
-LINK = (ui.UrlParam("views", "sal_views", ui.one_of((1, 10), int), default=1),
-        ui.UrlParam("reduce", "sal_reduce", ui.one_of(REDUCTIONS), default=REDUCTIONS[0]),
-        ui.UrlParam("opacity", "sal_opacity", ui.number_in(0.0, 1.0), dump=ui.number_text, default=0.6))
+LINK = (ui.links.UrlParam("views", "sal_views", ui.links.one_of((1, 10), int), default=1),
+        ui.links.UrlParam("reduce", "sal_reduce", ui.links.one_of(REDUCTIONS), default=REDUCTIONS[0]),
+        ui.links.UrlParam("opacity", "sal_opacity", ui.links.number_in(0.0, 1.0), dump=ui.links.number_text, default=0.6))
 
 st.title("Image-specific class saliency")
 st.caption("Simonyan et al. 2013, §3.1: linearise the class score around the image, `S_c(I) ≈ wᵀI + b` "
            "with `w = ∂S_c/∂I` (one backward pass), and map `M[i,j] = max_c |w[i,j,c]|`.")
 
 link_box = st.container()
-model = ui.current_model()
-image = ui.image_picker(url_param="image")
+model = ui.model.current_model()
+image = ui.inputs.image_picker(url_param="image")
 
-ui.restore_from_url(*LINK)
+ui.links.restore_from_url(*LINK)
 controls = st.columns(4)
 views = controls[0].radio("Views", (1, 10), horizontal=True, key="sal_views",
                           format_func=lambda v: "centre crop" if v == 1 else "10 views",
@@ -28,14 +32,14 @@ views = controls[0].radio("Views", (1, 10), horizontal=True, key="sal_views",
                                "The 10-view averaging follows the paper's test protocol (wording unconfirmed).")
 reduce = controls[1].selectbox("Channel reduction", REDUCTIONS, key="sal_reduce",
                                help="max-abs is the paper's. sum-abs, l2 and signed-max are what other tools do.")
-predictions = ui.cached_predict(model, image, top=5, views=views)
+predictions = ui.results.cached_predict(model, image, top=5, views=views)
 with controls[2]:
-    target = ui.class_picker(model, top1=predictions[0].index, key="sal_class", url_param="class")
+    target = ui.inputs.class_picker(model, top1=predictions[0].index, key="sal_class", url_param="class")
 opacity = controls[3].slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="sal_opacity")
-ui.keep_in_url(*LINK)
-ui.copy_link(link_box)
+ui.links.keep_in_url(*LINK)
+ui.links.copy_link(link_box)
 
-result = ui.cached_saliency(model, image, target=target, views=views, reduce=reduce)
+result = ui.results.cached_saliency(model, image, target=target, views=views, reduce=reduce)
 shown_hw = display_shape(image.image_hwc.shape)  # a 12 MP photo is drawn at 1280 px; the downloads keep its size
 photo = fit(image.image_hwc, shown_hw)
 heat = colourise(fit(result.saliency_hw, shown_hw))
@@ -53,17 +57,17 @@ chart = go.Figure(go.Bar(
 chart.update_layout(title="Top-5 predictions", xaxis_title="probability", height=280, margin=dict(l=10, r=10, t=40, b=10))
 st.plotly_chart(chart, key="sal_predictions")
 
-name = f"{ui.stem(image)}_{result.class_index}_{reduce}_{views}views"
+name = f"{ui.downloads.stem(image)}_{result.class_index}_{reduce}_{views}views"
 downloads = st.columns(3)
 with downloads[0]:
-    ui.download("Overlay (PNG)", lambda: encode_png(blend(image.image_hwc, colourise(result.saliency_hw), opacity)),
+    ui.downloads.download("Overlay (PNG)", lambda: encode_png(blend(image.image_hwc, colourise(result.saliency_hw), opacity)),
                 f"{name}_overlay.png", "image/png", key="dl_overlay")
 with downloads[1]:
-    ui.download("Heat map (PNG)", lambda: encode_png(colourise(result.saliency_hw)), f"{name}_heat.png", "image/png", key="dl_heat")
+    ui.downloads.download("Heat map (PNG)", lambda: encode_png(colourise(result.saliency_hw)), f"{name}_heat.png", "image/png", key="dl_heat")
 with downloads[2]:
-    ui.npy_download("Raw map (.npy, float32 H×W)", result.saliency_hw, f"{name}.npy", key="dl_npy")
-ui.figure_downloads(lambda: make_figure(
+    ui.downloads.npy_download("Raw map (.npy, float32 H×W)", result.saliency_hw, f"{name}.npy", key="dl_npy")
+ui.downloads.figure_downloads(lambda: make_figure(
     [[(photo, image.name), (heat, f"saliency for {result.label}"), (overlay, f"overlay, opacity {opacity:g}")]],
     caption=f"Image-specific class saliency (Simonyan et al. 2013, §3.1), M = max_c |∂S_c/∂I| reduced by {reduce}, "
-            f"on {'the centre crop' if views == 1 else 'the 10 views'}. Model {ui.model_caption(model)}; class "
+            f"on {'the centre crop' if views == 1 else 'the 10 views'}. Model {ui.model.model_caption(model)}; class "
             f"{result.class_index} “{result.label}”, S_c = {result.score:.2f}; photo {image.name}."), name, key="sal_figure")

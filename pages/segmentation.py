@@ -4,7 +4,14 @@ import json
 import numpy as np
 import streamlit as st
 
-import ui
+import ui.canvas
+import ui.downloads
+import ui.images
+import ui.inputs
+import ui.links
+import ui.model
+import ui.pictures
+import ui.results
 from engine.images import ImageError, encode_png, load_image
 from engine.render import blend, colourise, fit
 from engine.segmentation import cut as seg
@@ -13,7 +20,7 @@ from engine.segmentation import presets as pre
 from engine.views import VIEWS
 
 KNOBS = ("views", "fg", "bg", "iterations", "gamma")  # widget keys seg_<knob>, set from the preset
-PRESET_LINK = ui.UrlParam("preset", "seg_preset", ui.one_of(tuple(pre.PRESETS)), default=pre.DEFAULT_PRESET)
+PRESET_LINK = ui.links.UrlParam("preset", "seg_preset", ui.links.one_of(tuple(pre.PRESETS)), default=pre.DEFAULT_PRESET)
 
 
 def apply_preset(preset: pre.Preset, class_index=None):
@@ -39,12 +46,12 @@ def knob_links(base: pre.Preset):
             return value
         return check
 
-    return (ui.UrlParam("views", "seg_views", checked("views", ui.one_of(VIEWS, int)), default=base.views),
-            *(ui.UrlParam(k, f"seg_{k}", checked(k, ui.number_in(0.0, 1.0)), dump=ui.number_text, default=getattr(base, k))
+    return (ui.links.UrlParam("views", "seg_views", checked("views", ui.links.one_of(VIEWS, int)), default=base.views),
+            *(ui.links.UrlParam(k, f"seg_{k}", checked(k, ui.links.number_in(0.0, 1.0)), dump=ui.links.number_text, default=getattr(base, k))
               for k in ("fg", "bg")),
-            ui.UrlParam("iterations", "seg_iterations", checked("iterations", ui.number_in(1, 10, int)), dump=ui.number_text,
+            ui.links.UrlParam("iterations", "seg_iterations", checked("iterations", ui.links.number_in(1, 10, int)), dump=ui.links.number_text,
                         default=base.iterations),
-            ui.UrlParam("gamma", "seg_gamma", checked("gamma", ui.number_in(0.0, 1000.0)), dump=ui.number_text, default=base.gamma))
+            ui.links.UrlParam("gamma", "seg_gamma", checked("gamma", ui.links.number_in(0.0, 1000.0)), dump=ui.links.number_text, default=base.gamma))
 
 
 st.title("Weakly supervised segmentation")
@@ -52,16 +59,16 @@ st.caption("Simonyan et al. 2013, §3.2: a class saliency map seeds a foreground
            "(5-component GMMs), GrabCut labels every pixel, and the largest component's box is the localisation. "
            "Correct it by hand: paint seeds, click on what is (or is not) the object, or draw a box around it.")
 link_box = st.container()
-model = ui.current_model()
-image = ui.image_picker(key="seg_image", url_param="image")
+model = ui.model.current_model()
+image = ui.inputs.image_picker(key="seg_image", url_param="image")
 photo = image.image_hwc
 chosen = st.session_state.get("seg_preset")
-ui.restore_from_url(PRESET_LINK)
+ui.links.restore_from_url(PRESET_LINK)
 if "seg_fg" not in st.session_state or st.session_state.get("seg_preset") != chosen:
     for knob in KNOBS:  # a new preset (first run, or a link's): its knobs, or the link's
         st.session_state.pop(f"seg_{knob}", None)
 linked_preset = pre.get_preset(st.session_state.setdefault("seg_preset", pre.DEFAULT_PRESET))
-ui.restore_from_url(*knob_links(linked_preset))
+ui.links.restore_from_url(*knob_links(linked_preset))
 for knob in KNOBS:
     st.session_state.setdefault(f"seg_{knob}", getattr(linked_preset, knob))
 
@@ -92,17 +99,17 @@ base = pre.get_preset(st.selectbox(
 row = st.columns(5)
 views = row[0].radio("Views", VIEWS, horizontal=True, key="seg_views",
                      help="Saliency on the centre crop, the paper's 10 views, or the whole photo.")
-predictions = ui.cached_predict(model, image, top=5, views=1)
+predictions = ui.results.cached_predict(model, image, top=5, views=1)
 with row[1]:
-    target = ui.class_picker(model, top1=predictions[0].index, key="seg_class", url_param="class")
+    target = ui.inputs.class_picker(model, top1=predictions[0].index, key="seg_class", url_param="class")
 rule = "quantile" if base.seeds == "quantile" else "level (fraction of the map's maximum)"
 fg = row[2].slider("Foreground seeds ≥", 0.0, 1.0, key="seg_fg", step=0.005, help=f"A {rule} of the saliency map.")
 bg = row[3].slider("Background seeds ≤", 0.0, 1.0, key="seg_bg", step=0.01, help=f"A {rule} of the saliency map.")
 iterations = row[4].number_input("GrabCut iterations", 1, 10, key="seg_iterations")
 gamma = st.sidebar.number_input("γ (Potts weight at 256 px)", 0.0, 1000.0, key="seg_gamma", step=10.0,
                                 help="The reference code's 150 at a 256-pixel short side; scaled with the image size.")
-ui.keep_in_url(PRESET_LINK, *knob_links(base))
-ui.copy_link(link_box)
+ui.links.keep_in_url(PRESET_LINK, *knob_links(base))
+ui.links.copy_link(link_box)
 try:
     preset = dataclasses.replace(base, views=views, fg=fg, bg=bg, iterations=int(iterations), gamma=float(gamma))
 except ValueError as exc:
@@ -111,9 +118,9 @@ except ValueError as exc:
 if preset != base:
     preset = dataclasses.replace(preset, name=base.name + pre.CHANGED)
 st.caption(f"Running preset **{preset.name}**: {base.summary}")
-saliency = ui.cached_saliency(model, image, target=target, views=preset.views, method=preset.method)
+saliency = ui.results.cached_saliency(model, image, target=target, views=preset.views, method=preset.method)
 try:
-    before = ui.cached_cut(photo, image.digest, saliency, preset, model=model)
+    before = ui.results.cached_cut(photo, image.digest, saliency, preset, model=model)
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
@@ -127,32 +134,32 @@ if before.seeds_promoted:
 
 
 @st.fragment
-def refine(image: ui.ImageInput, saliency, preset: pre.Preset, before, resumed, resumed_key, restored: bool) -> None:
+def refine(image: ui.images.ImageInput, saliency, preset: pre.Preset, before, resumed, resumed_key, restored: bool) -> None:
     """The canvas and everything drawn from the cut after the strokes: a stroke reruns this, not the page."""
     left, right = st.columns([2, 3])
     with left:
-        shown_hw = ui.shown_shape(image)
-        ui.picture(("saliency", image.digest, saliency.class_index, saliency.views, saliency.method, ui.model_key(model), shown_hw),
-                   lambda: blend(ui.shown_photo(image, shown_hw), colourise(fit(saliency.saliency_hw, shown_hw)), 0.6),
+        shown_hw = ui.pictures.shown_shape(image)
+        ui.pictures.picture(("saliency", image.digest, saliency.class_index, saliency.views, saliency.method, ui.model.model_key(model), shown_hw),
+                   lambda: blend(ui.pictures.shown_photo(image, shown_hw), colourise(fit(saliency.saliency_hw, shown_hw)), 0.6),
                    caption=f"{saliency.method} saliency for “{saliency.label}”")
     with right:
-        hand = ui.seed_canvas(image, before.seeds_hw if resumed is None else seg.merge_seeds(before.seeds_hw, resumed),
+        hand = ui.canvas.seed_canvas(image, before.seeds_hw if resumed is None else seg.merge_seeds(before.seeds_hw, resumed),
                               under_hw=resumed, under_key=resumed_key, key="seg")
-    refine_with = st.selectbox("Refinement", list(ui.REFINEMENTS), format_func=ui.REFINEMENTS.get, key="seg_refine",
+    refine_with = st.selectbox("Refinement", list(ui.results.REFINEMENTS), format_func=ui.results.REFINEMENTS.get, key="seg_refine",
                                help="How the mask follows your input. The automatic mask (before any input) is the paper's §3.2 "
                                     "either way; see benchmarks/README.md for clicks-to-IoU on GrabCut and Berkeley.")
     after = before
     if hand.any():
-        after = ui.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=before, refine=refine_with)
+        after = ui.results.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=before, refine=refine_with)
     elif refine_with == "interactive":  # the features a first click needs, made while the person looks at the mask
-        ui.ahead(f"features {image.digest} {ui.model_key(model)}", lambda: ui.cached_pixel_features(model, image))
+        ui.results.ahead(f"features {image.digest} {ui.model.model_key(model)}", lambda: ui.results.cached_pixel_features(model, image))
 
     shown = st.columns(3)
     with shown[0]:
-        ui.seeds_picture(image, after.seeds_hw, caption="Seeds (model and yours)")
+        ui.pictures.seeds_picture(image, after.seeds_hw, caption="Seeds (model and yours)")
     for column, (title, cut_) in zip(shown[1:], ((f"Before edits{' (as saved)' if restored else ''}", before), ("After edits", after))):
         with column:
-            ui.cut_picture(image, cut_.is_foreground_hw, cut_.bbox, caption=f"{title}: box {cut_.bbox}")
+            ui.pictures.cut_picture(image, cut_.is_foreground_hw, cut_.bbox, caption=f"{title}: box {cut_.bbox}")
     area = after.area
     st.caption(f"After edits: box {after.bbox}, {area} px ({area / after.is_foreground_hw.size:.0%} of the photo)")
 
@@ -165,18 +172,18 @@ def refine(image: ui.ImageInput, saliency, preset: pre.Preset, before, resumed, 
             st.error(f"Cannot compare with this mask: {exc}")
 
     # the files are made from `after` when clicked: the mask shown is the mask downloaded, at the photo's size
-    name = f"{ui.stem(image)}_{saliency.class_index}_segmentation"
+    name = f"{ui.downloads.stem(image)}_{saliency.class_index}_segmentation"
     downloads = st.columns(3)
     with downloads[0]:
-        ui.download("Mask (PNG)", lambda: encode_png(after.is_foreground_hw.astype(np.uint8) * 255), f"{name}_mask.png", "image/png",
+        ui.downloads.download("Mask (PNG)", lambda: encode_png(after.is_foreground_hw.astype(np.uint8) * 255), f"{name}_mask.png", "image/png",
                     key="seg_dl_mask")
     with downloads[1]:
-        ui.download("Seed map (PNG)", lambda: masks.encode_seed_map(after.seeds_hw), f"{name}_seeds.png", "image/png", key="seg_dl_seeds")
+        ui.downloads.download("Seed map (PNG)", lambda: masks.encode_seed_map(after.seeds_hw), f"{name}_seeds.png", "image/png", key="seg_dl_seeds")
     with downloads[2]:
-        ui.download("Box, settings and mask (JSON, COCO RLE)", lambda: json.dumps(pre.segmentation_record(
+        ui.downloads.download("Box, settings and mask (JSON, COCO RLE)", lambda: json.dumps(pre.segmentation_record(
             after, class_index=saliency.class_index, label=saliency.label, model=model.name, weights=model.weights,
             preset=preset), indent=2), f"{name}.json", "application/json", key="seg_dl_json")
-    ui.figure_downloads(lambda: ui.cut_figure(image, saliency, after.is_foreground_hw, after.bbox, seeds_hw=after.seeds_hw, caption=ui.cut_caption(
+    ui.downloads.figure_downloads(lambda: ui.downloads.cut_figure(image, saliency, after.is_foreground_hw, after.bbox, seeds_hw=after.seeds_hw, caption=ui.downloads.cut_caption(
         model, saliency, preset, after.bbox, after.area, photo=image.name, note=" Red and blue: seeds painted by hand." if hand.any() else "")),
         name, key="seg_figure")
 

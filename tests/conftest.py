@@ -65,7 +65,7 @@ def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(autouse=True)
 def route_apptest_through_app_py(monkeypatch):
-    """Make AppTest route every run through app.py, as the real server does (see ui.py).
+    """Make AppTest route every run through app.py, as the real server does (see ui/__init__.py).
 
     AppTest resets Streamlit's class-wide legacy-pages flag before each run, and with a pages/
     folder beside app.py it would then run a page without app.py's frame (no sidebar). It resets

@@ -113,3 +113,80 @@ print(json.dumps({{"failures": failures, "streamlit": sorted(m for m in sys.modu
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["failures"] == {}
     assert report["streamlit"] == []
+
+
+# ---------------------------------------------------------------- the layer above: ui/ and pages/
+# ui's modules in the order they may import each other (a module imports only from earlier levels);
+# pages import ui and engine; nothing imports a page; ui/__init__.py imports no ui module.
+UI_LEVELS = {"state": 0, "images": 1, "links": 1, "model": 2, "pictures": 2, "canvas_frontend": 2, "canvas": 3, "results": 4,
+             "inputs": 5, "workspace": 5, "downloads": 5}
+UI_MODULES = sorted(p.stem for p in (ROOT / "ui").glob("*.py") if p.stem != "__init__")
+PAGES = sorted(p.stem for p in (ROOT / "pages").glob("*.py"))
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every module ``path`` imports, anywhere in it, as dotted names (``from ui.links import x`` is ``ui.links``
+    and ``ui.links.x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def ui_imports(path: Path) -> set[str]:
+    return {name.split(".")[1] for name in imported_names(path) if name.startswith("ui.") and name.split(".")[1] in UI_MODULES}
+
+
+def test_every_ui_module_has_a_level_and_says_what_it_owns_and_may_import():
+    assert sorted(UI_LEVELS) == UI_MODULES
+    for name in UI_MODULES:
+        doc = ast.get_docstring(ast.parse((ROOT / "ui" / f"{name}.py").read_text())) or ""
+        assert "Owns:" in doc and "May import:" in doc, name
+        allowed = {m for m in UI_MODULES if f"ui.{m}" in doc.split("May import:")[1]}
+        assert ui_imports(ROOT / "ui" / f"{name}.py") <= allowed, f"ui.{name} imports more than its docstring says"
+
+
+def test_ui_modules_import_only_earlier_levels_and_never_a_page():
+    offenders = []
+    for name in UI_MODULES:
+        path = ROOT / "ui" / f"{name}.py"
+        offenders += [f"ui.{name} imports ui.{t}" for t in ui_imports(path) if UI_LEVELS[t] >= UI_LEVELS[name]]
+        offenders += [f"ui.{name} imports {n}" for n in imported_names(path) if n.split(".")[0] in ("pages", "app")]
+    assert ui_imports(ROOT / "ui" / "__init__.py") == set()
+    assert offenders == []
+
+
+def test_pages_import_ui_and_engine_never_another_page_and_the_engine_never_ui():
+    for page in PAGES:
+        names = imported_names(ROOT / "pages" / f"{page}.py")
+        assert not any(n.split(".")[0] in ("pages", "app") for n in names), page
+        assert not any(n.startswith("ui.") and n.split(".")[1] not in UI_MODULES for n in names if n.count(".") == 1), page
+    for name in MODULES:
+        assert not any(n.split(".")[0] in ("ui", "pages", "streamlit") for n in imported_names(module_path(name))), name
+
+
+def test_there_is_no_import_circle_in_the_whole_app():
+    nodes = {**{f"ui.{m}": ROOT / "ui" / f"{m}.py" for m in UI_MODULES}, **{f"pages.{p}": ROOT / "pages" / f"{p}.py" for p in PAGES},
+             **{m: module_path(m) for m in MODULES}}
+    graph = {node: engine_imports(node) if node in MODULES else {n for n in imported_names(path) if n in nodes and n != node}
+             for node, path in nodes.items()}
+    state: dict[str, int] = {}
+    circles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                circles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, path + [target])
+        state[node] = 2
+
+    for node in sorted(nodes):
+        if node not in state:
+            visit(node, [node])
+    assert circles == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import ui
+import ui.canvas_frontend
 from tests.conftest import open_page
 
 
@@ -19,7 +19,7 @@ def stock_build() -> Path:
 
 def test_the_copy_differs_from_the_stock_frontend_only_in_the_report_delay(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    build = ui._fast_canvas_build()
+    build = ui.canvas_frontend._fast_canvas_build()
     assert build is not None, "the pinned streamlit-drawable-canvas frontend no longer has the delay this patches"
     assert build.is_relative_to(tmp_path / "deep-inside")
     [stock_js] = stock_build().glob("index-*.js")
@@ -29,16 +29,16 @@ def test_the_copy_differs_from_the_stock_frontend_only_in_the_report_delay(tmp_p
     theirs = stock_js.read_text(encoding="utf-8").splitlines()
     changed = [line for line in difflib.unified_diff(theirs, ours, lineterm="", n=0) if line[:1] in "+-" and line[:3] not in ("+++", "---")]
     assert len(changed) == 2, changed
-    assert "= 200," in changed[0] and f"= {ui.CANVAS_REPORT_MS}," in changed[1]
-    assert changed[0].replace("= 200,", f"= {ui.CANVAS_REPORT_MS},")[1:] == changed[1][1:]
+    assert "= 200," in changed[0] and f"= {ui.canvas_frontend.CANVAS_REPORT_MS}," in changed[1]
+    assert changed[0].replace("= 200,", f"= {ui.canvas_frontend.CANVAS_REPORT_MS},")[1:] == changed[1][1:]
     # made once: a second call (another session, another server) finds it, and no staging folder is left
-    assert ui._fast_canvas_build() == build
+    assert ui.canvas_frontend._fast_canvas_build() == build
     assert sorted(p.name for p in (tmp_path / "deep-inside").iterdir()) == [build.parent.name]
 
 
 def fresh_process(monkeypatch) -> None:
     """As in a new server process: the copy not looked for yet (the stock mount function, once seen, kept)."""
-    monkeypatch.setattr(ui, "_canvas_mounts", {k: v for k, v in ui._canvas_mounts.items() if k == "stock"})
+    monkeypatch.setattr(ui.canvas_frontend, "_canvas_mounts", {k: v for k, v in ui.canvas_frontend._canvas_mounts.items() if k == "stock"})
 
 
 def canvas_components(at) -> list[str]:
@@ -49,7 +49,7 @@ def canvas_components(at) -> list[str]:
 def test_the_pages_mount_the_copy_and_fall_back_to_the_stock_canvas(tmp_path, monkeypatch):
     fresh_process(monkeypatch)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert canvas_components(open_page("pages/segmentation.py")) == [ui.FAST_CANVAS]
+    assert canvas_components(open_page("pages/segmentation.py")) == [ui.canvas_frontend.FAST_CANVAS]
     # a cache that cannot be written (here a file where the folder would be): the stock canvas, no error
     fresh_process(monkeypatch)
     blocker = tmp_path / "file"

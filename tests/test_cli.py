@@ -46,7 +46,7 @@ def test_cuda_math_is_an_option_and_leaves_a_cpu_run_alone(capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["predict", "/no/such.png"], "No such file"),
-    (["predict", str(ROOT / "pytest.ini")], "not an image"),
+    (["predict", str(ROOT / "pyproject.toml")], "not an image"),
     (["predict", str(ASSETS / "cat.jpg"), "--model", "torchvision:vgg99"], "Unknown model"),
     (["predict", str(ASSETS / "cat.jpg"), "--top", "0"], "top must be"),
     (["saliency", str(ASSETS / "cat.jpg"), "--class", "unicorn", "--out", "/tmp/x.npy"], "No ImageNet class"),

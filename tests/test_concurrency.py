@@ -13,7 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import ui
+import ui.images
+import ui.model
+import ui.results
 from engine.attribution.saliency import compute_saliency, predict
 from engine.images import load_image
 from tests.conftest import ASSETS
@@ -32,9 +34,9 @@ JOBS = [  # (demo image, keyword arguments): different methods on different imag
 ]
 
 
-def _image(name: str) -> ui.ImageInput:
+def _image(name: str) -> ui.images.ImageInput:
     data = (ASSETS / f"{name}.jpg").read_bytes()
-    return ui.ImageInput(name, hashlib.sha256(data).hexdigest(), load_image(data))
+    return ui.images.ImageInput(name, hashlib.sha256(data).hexdigest(), load_image(data))
 
 
 def _fingerprint(module) -> tuple:
@@ -47,7 +49,7 @@ def _fingerprint(module) -> tuple:
 
 @pytest.fixture(scope="module")
 def model():
-    return ui.get_model("efficientnet_lite0", "pretrained")
+    return ui.model.get_model("efficientnet_lite0", "pretrained")
 
 
 def _at_once(fn, items):
@@ -63,7 +65,7 @@ def _at_once(fn, items):
 
 
 def test_one_model_object_for_every_thread(model):
-    models = _at_once(lambda _: ui.get_model("efficientnet_lite0", "pretrained"), range(THREADS))
+    models = _at_once(lambda _: ui.model.get_model("efficientnet_lite0", "pretrained"), range(THREADS))
     assert all(m is model for m in models)  # st.cache_resource: no per-session copies
 
 
@@ -71,8 +73,8 @@ def test_cached_saliency_from_8_threads_equals_each_alone(model):
     images = {name: _image(name) for name in {name for name, _ in JOBS}}
     before = _fingerprint(model.module)
     alone = [compute_saliency(model, images[name].image_hwc, **kwargs) for name, kwargs in JOBS]
-    ui._saliency.clear()  # the threads compute, not read the cache
-    together = _at_once(lambda job: ui.cached_saliency(model, images[job[0]], **job[1]), JOBS)
+    ui.results._saliency.clear()  # the threads compute, not read the cache
+    together = _at_once(lambda job: ui.results.cached_saliency(model, images[job[0]], **job[1]), JOBS)
     for (name, kwargs), one, many in zip(JOBS, alone, together):
         assert many.class_index == one.class_index and many.score == one.score, (name, kwargs)
         np.testing.assert_array_equal(many.saliency_hw, one.saliency_hw, err_msg=f"{name} {kwargs}")
@@ -82,7 +84,7 @@ def test_cached_saliency_from_8_threads_equals_each_alone(model):
 def test_cached_predictions_from_8_threads_equal_each_alone(model):
     names = [name for name, _ in JOBS]
     alone = [predict(model, _image(name).image_hwc, top=5, views=1 + 9 * (i % 2)) for i, name in enumerate(names)]
-    ui._predict.clear()
-    together = _at_once(lambda item: ui.cached_predict(model, _image(item[1]), top=5, views=1 + 9 * (item[0] % 2)),
+    ui.results._predict.clear()
+    together = _at_once(lambda item: ui.results.cached_predict(model, _image(item[1]), top=5, views=1 + 9 * (item[0] % 2)),
                         list(enumerate(names)))
     assert together == alone

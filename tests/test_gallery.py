@@ -19,7 +19,7 @@ from engine.runs.gallery import MANIFEST, PAPER_CLASSES, build_gallery, decode_t
 from tests.conftest import ASSETS
 
 SHIPPED = ASSETS / "gallery"
-PAGE_PARAMS = {  # what each page reads from its URL (ui.UrlParam names; the sidebar's model and weights everywhere)
+PAGE_PARAMS = {  # what each page reads from its URL (ui.links.UrlParam names; the sidebar's model and weights everywhere)
     "class_model": {"classes", "typed", "preset", "seed", "steps", "run"},
     "saliency": {"image", "class", "views", "reduce", "opacity"},
     "backward_rules": {"image", "class", "layer", "channel"},

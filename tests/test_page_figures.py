@@ -1,5 +1,5 @@
 """The figure for slides on each results page, made as a click would make it (AppTest runs the pages in
-this process, so ``ui.download`` can be watched): PNG, SVG and PDF that decode, with a caption naming
+this process, so ``ui.downloads.download`` can be watched): PNG, SVG and PDF that decode, with a caption naming
 the model, the class and the method."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 from PIL import Image
 
-import ui
+import ui.downloads
 from tests.test_page_links import open_link
 
 pytestmark = pytest.mark.slow
@@ -21,14 +21,14 @@ SVG = "{http://www.w3.org/2000/svg}"
 def made(monkeypatch) -> dict[str, bytes | str]:
     """Every figure file the pages offer, by file name, made at once instead of on a click."""
     files: dict[str, bytes | str] = {}
-    offer = ui.download
+    offer = ui.downloads.download
 
     def download(label, make, file_name, mime, key):
         if "_figure." in file_name:
             files[file_name] = make()
         offer(label, make, file_name, mime, key)
 
-    monkeypatch.setattr(ui, "download", download)
+    monkeypatch.setattr(ui.downloads, "download", download)
     return files
 
 

@@ -1,4 +1,4 @@
-"""Links that reopen a view: each page's inputs in its URL (ui.UrlParam), driven by AppTest.
+"""Links that reopen a view: each page's inputs in its URL (ui.links.UrlParam), driven by AppTest.
 
 A good link sets the widgets and shows their result; a bad or stale value (an unknown class, a method
 that does not exist, a number out of range) leaves its widget at the default with a note, never a
@@ -11,7 +11,8 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui
+import ui.inputs
+import ui.links
 from engine.runs.gallery import read_gallery
 from tests.conftest import ASSETS, ROOT
 
@@ -39,22 +40,22 @@ def captions(at: AppTest) -> list[str]:
 
 # ---------------------------------------------------------------- the parsers, without a page
 def test_parsers_accept_good_text_and_say_why_they_refuse_bad_text():
-    assert ui.one_of((1, 10), int)("10") == 10 and ui.one_of(("max-abs", "l2"))("l2") == "l2"
+    assert ui.links.one_of((1, 10), int)("10") == 10 and ui.links.one_of(("max-abs", "l2"))("l2") == "l2"
     with pytest.raises(ValueError, match="one of 1, 10"):
-        ui.one_of((1, 10), int)("7")
-    assert ui.number_in(0.0, 1.0)("0.25") == 0.25
+        ui.links.one_of((1, 10), int)("7")
+    assert ui.links.number_in(0.0, 1.0)("0.25") == 0.25
     for bad, why in (("2", "between 0.0 and 1.0"), ("nan", "between"), ("inf", "between"), ("abc", "not a number")):
         with pytest.raises(ValueError, match=why):
-            ui.number_in(0.0, 1.0)(bad)
+            ui.links.number_in(0.0, 1.0)(bad)
     with pytest.raises(ValueError, match="whole number"):
-        ui.number_in(0, 9, int)("1.5")
-    assert ui.list_of(ui.one_of(("a", "b", "c")))("c,a,,c") == ["c", "a"]  # repeats and blanks dropped
+        ui.links.number_in(0, 9, int)("1.5")
+    assert ui.links.list_of(ui.links.one_of(("a", "b", "c")))("c,a,,c") == ["c", "a"]  # repeats and blanks dropped
     with pytest.raises(ValueError, match="at most 2"):
-        ui.list_of(str, most=2)("x,y,z")
-    assert [ui.number_text(v) for v in (3, 0.6, 1e-05, 2.0)] == ["3", "0.6", "1e-05", "2"]
-    assert ui._demo_name("grace_hopper") == "grace hopper"
+        ui.links.list_of(str, most=2)("x,y,z")
+    assert [ui.links.number_text(v) for v in (3, 0.6, 1e-05, 2.0)] == ["3", "0.6", "1e-05", "2"]
+    assert ui.inputs._demo_name("grace_hopper") == "grace hopper"
     with pytest.raises(ValueError, match="no demo photo 'dog'"):
-        ui._demo_name("dog")
+        ui.inputs._demo_name("dog")
 
 
 # ---------------------------------------------------------------- home

@@ -19,7 +19,7 @@ from engine.images import MAX_BYTES
 from engine.models import ModelLoadError, load_model
 from tests.conftest import ROOT
 
-SOURCES = sorted([*(ROOT / "engine").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "ui.py", ROOT / "app.py"])
+SOURCES = sorted([*(ROOT / "engine").rglob("*.py"), *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py"), ROOT / "app.py"])
 PAGES = sorted((ROOT / "pages").glob("*.py"))
 
 
@@ -111,7 +111,7 @@ def test_pages_open_no_file_by_name():
 
 def test_no_text_input_asks_for_a_path():
     words = ("path", "file", "folder", "directory", "checkpoint", "weights", "url", ".pt", ".pth")
-    for path in [*PAGES, ROOT / "ui.py", ROOT / "app.py"]:
+    for path in [*PAGES, *(ROOT / "ui").glob("*.py"), ROOT / "app.py"]:
         for node, name in _calls(path):
             if name.split(".")[-1] in ("text_input", "text_area", "chat_input"):
                 label = ast.unparse(node.args[0]) if node.args else ""

@@ -115,7 +115,7 @@ def stroke(page, canvas_box, start, end) -> None:
     page.mouse.down()
     page.mouse.move(x1, y1, steps=20)
     page.mouse.up()
-    # the canvas sends the drawing at mouse-up (ui.canvas_component); the server redraws the seed image
+    # the canvas sends the drawing at mouse-up (ui.canvas_frontend.canvas_component); the server redraws the seed image
     page.wait_for_function("""(before) => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
                               .map(i => i.src).join(' ') !== before""", arg=before, polling=200)
     settle(page)

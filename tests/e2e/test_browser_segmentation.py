@@ -2,7 +2,7 @@
 
 A background stroke across the object removes the mask there; a foreground stroke outside it adds
 the mask there; the canvas's Undo takes the last stroke back and the mask with it. The canvas is the copy
-of streamlit-drawable-canvas's frontend that reports a stroke at mouse-up (``ui.canvas_component``). The mask is read
+of streamlit-drawable-canvas's frontend that reports a stroke at mouse-up (``ui.canvas_frontend.canvas_component``). The mask is read
 from the page's own "Mask (PNG)" download, at the photo's resolution. On a 12 MP photo, shown at a
 fraction of its size, the downloads keep the photo's size and the picture shown is that mask.
 """
@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-import ui
-
+import ui.canvas_frontend
 from tests.e2e.browser import (
     as_json,
     as_png,
@@ -65,9 +64,9 @@ def test_painting_seeds_moves_the_mask_and_undo_restores_it(page, server):
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     assert abs(box["width"] / box["height"] - CAT_WH[0] / CAT_WH[1]) < 0.02
-    # the canvas is the copy that reports a stroke at mouse-up (ui.canvas_component), served by this server
+    # the canvas is the copy that reports a stroke at mouse-up (ui.canvas_frontend.canvas_component), served by this server
     scripts = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
-    assert any(f"/_stcore/bidi-components/{ui.FAST_CANVAS}/index-" in name for name in scripts), scripts
+    assert any(f"/_stcore/bidi-components/{ui.canvas_frontend.FAST_CANVAS}/index-" in name for name in scripts), scripts
     automatic = _mask(page)
     assert automatic.shape == CAT_WH[::-1] and automatic.any()
     shot(page, "segmentation_automatic")
@@ -124,7 +123,7 @@ def _shown_mask(page, photo: np.ndarray) -> tuple[np.ndarray, tuple]:
     is drawn at 35% brightness, the object at 100%), and the box its caption gives."""
     from engine.images import load_image
     from engine.render import display_shape, fit
-    from ui import SHOWN_SIDE
+    from ui.pictures import SHOWN_SIDE
 
     box = tuple(int(v) for v in re.findall(r"\d+", caption(page, re.compile(r"^After edits: box")).inner_text()))
     src = page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stImage"]'))
@@ -159,7 +158,7 @@ def _box_frame(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def test_on_a_12_mp_photo_the_downloads_keep_its_size_and_the_picture_shown_is_the_mask_downloaded(page, server):
     from engine.render import display_shape, fit
     from engine.segmentation import cut as seg
-    from ui import SHOWN_SIDE
+    from ui.pictures import SHOWN_SIDE
 
     data, photo = _phone_photo()
     open_page(page, server.url, "segmentation")

@@ -1,0 +1,132 @@
+"""The review workspace: the operator's folder (or the demo one), its queue and its photos.
+
+Owns: where the workspace comes from (``--workspace`` or ``DEEP_INSIDE_WORKSPACE``, never a page), the
+demo workspace's build, the worst-first queue (refreshed every few seconds), a record's model.
+May import: engine, ``ui.state``, ``ui.images``, ``ui.model``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from engine.images import ImageError
+from engine.models import (
+    DEFAULT_MODEL,
+    MODEL_NAMES,
+    LoadedModel,
+    ModelLoadError,
+)
+from ui.images import ImageInput, decode, demo_images
+from ui.model import current_model, get_model
+from ui.state import UI_WEIGHTS
+
+# ---------------------------------------------------------------- review workspace
+WORKSPACE_ENV = "DEEP_INSIDE_WORKSPACE"  # or `streamlit run app.py -- --workspace DIR`
+
+
+def workspace_root() -> str | None:
+    """The folder the person running the server chose; never a path typed into a page."""
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        if arg == "--workspace" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--workspace="):
+            return arg.split("=", 1)[1]
+    return os.environ.get(WORKSPACE_ENV) or None
+
+
+def current_workspace():
+    """The review workspace the operator set (it always wins), else the demo one; or the page stops, saying why."""
+    from engine.runs.workspace import WorkspaceError, open_workspace
+
+    root = workspace_root()
+    if root is None:
+        return demo_workspace()
+    try:
+        return open_workspace(root)
+    except WorkspaceError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+NO_WORKSPACE = (f"No review workspace is set. Whoever runs the server chooses it: `{WORKSPACE_ENV}=/path/to/workspace "
+                "streamlit run app.py`, or `streamlit run app.py -- --workspace /path/to/workspace`. A workspace holds "
+                "`images/` and the `segmentations/` that `python -m engine segment-folder WORKSPACE/images --out "
+                "WORKSPACE/segmentations` writes.")
+
+
+@st.cache_resource
+def _demo_lock() -> threading.Lock:
+    """One demo build at a time in this server: a second session waits for it, then opens it."""
+    return threading.Lock()
+
+
+def demo_workspace():
+    """Without an operator's workspace: the demo one in the user's cache directory (built from the bundled
+    photos when the person asks, with a progress bar), or the page stops with how to set a real one."""
+    from engine.runs.demo_workspace import (
+        build_demo_workspace,
+        demo_workspace_dir,
+        open_demo_workspace,
+    )
+
+    root = demo_workspace_dir()
+    space = open_demo_workspace(root)
+    if space is None:
+        st.info(NO_WORKSPACE)
+        photos = list(demo_images().values())
+        st.caption(f"Or try the queue now on a demo: the {len(photos)} bundled photos cut by the same step as "
+                   f"`segment-folder`, on the sidebar's model, into `{root}` (your cache directory; nothing in the app's folder).")
+        if not st.button(f"Build a demo workspace from the {len(photos)} bundled photos", key="rev_build_demo",
+                         type="primary", icon=":material/construction:"):
+            st.stop()
+        bar = st.progress(0.0, text="Cutting the demo photos…")
+        with _demo_lock():
+            try:
+                space = build_demo_workspace(current_model(), photos, root, on_step=lambda done, total: bar.progress(
+                    done / total, text=f"Cut {done} of {total} demo photos"))
+            except (OSError, ValueError) as exc:
+                st.error(f"The demo workspace could not be made in {root}: {exc}")
+                st.stop()
+        clear_queue()
+    st.info(f"This is a **demo** workspace: the bundled photos, pre-segmented, in `{root}`. Saves go there too. "
+            f"For your own photos, whoever runs the server sets `{WORKSPACE_ENV}` (see the README).", icon=":material/science:")
+    return space
+
+
+@st.cache_data(ttl=3, show_spinner=False)  # a few seconds: other sessions' saves show up soon
+def _queue(_workspace, root: str):
+    return _workspace.items()
+
+
+def queue(workspace):
+    return _queue(workspace, str(workspace.root))
+
+
+def clear_queue() -> None:
+    _queue.clear()
+
+
+def workspace_photo(path: Path) -> ImageInput:
+    """A workspace photo, decoded once per content."""
+    try:
+        return decode(path.read_bytes(), path.name)
+    except (OSError, ImageError) as exc:
+        st.error(f"Cannot open the photo {path.name}: {exc}")
+        st.stop()
+
+
+def record_model(record: dict) -> LoadedModel:
+    """The model a segmentation was made with (its saliency must be recomputed by the same network);
+    the sidebar's when that one cannot be loaded here."""
+    name, weights = record.get("model", DEFAULT_MODEL), record.get("weights", "pretrained")
+    if name in MODEL_NAMES and weights in UI_WEIGHTS:
+        try:
+            return get_model(name, weights)
+        except ModelLoadError as exc:
+            st.warning(f"{exc} Re-cutting with the sidebar's model instead.")
+    return current_model()
