@@ -20,7 +20,7 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,7 @@ def export_coco(workspace: Workspace, *, include: str = "accepted") -> dict:
     annotation_ids = _ids([sources[item.key].get("annotation_id") for item, _ in shown])
     annotations = [{"id": ann_id, "image_id": by_stem[item.stem], "category_id": category_ids[_category_key(item.category)],
                     **annotation, "iscrowd": int(item.iscrowd)} for ann_id, (item, annotation) in zip(annotation_ids, shown, strict=True)]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     info = {"description": f"Object masks reviewed in workspace {workspace.root.name} ({include})",
             "version": "1.0", "year": now.year, "date_created": now.isoformat(timespec="seconds"),
             "contributor": "saliency segmentation (Simonyan et al. 2013, §3.2), reviewed by hand", "url": ""}

@@ -39,7 +39,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -430,7 +430,7 @@ def _version_files(record: dict, mask: np.ndarray, seeds_hw, version: int, statu
             raise ValueError(f"The seed map must be uint8 codes 0..{AUTO_HARD_FOREGROUND}.")
     bbox = bounding_box(mask)
     saved = {**record, "version": version, "status": status,
-             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "mask_rle": encode_rle(mask),
+             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"), "mask_rle": encode_rle(mask),
              "bbox": None if bbox is None else list(bbox), "area": int(mask.sum())}
     try:
         text = json.dumps(saved, allow_nan=False)
