@@ -45,8 +45,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.images import MAX_PIXELS, encode_png
-from engine.runs.workspace_files import TargetExists, WorkspaceError, publish, read_json, read_mask, read_seeds, resolve_inside
+from engine.images import MAX_PIXELS
+from engine.runs.workspace_files import (
+    TargetExists,
+    WorkspaceError,
+    encode_mask_png,
+    publish,
+    read_json,
+    read_mask,
+    read_seeds,
+    resolve_inside,
+)
 from engine.segmentation.cut import AUTO_HARD_FOREGROUND, bounding_box
 from engine.segmentation.masks import encode_rle, encode_seed_map
 
@@ -256,9 +265,10 @@ class Workspace:
 
     def add_object(self, stem: str, *, mask_hw: np.ndarray, category: Category | None, image: str | None = None,
                    seeds_hw: np.ndarray | None = None, status: str = "added", quality: float | None = None,
-                   source: dict | None = None, iscrowd: bool = False) -> int:
+                   source: dict | None = None, iscrowd: bool = False, durable: bool = True) -> int:
         """A new object of the photo ``stem`` (version 0, ``status`` "added" or "imported") and its id. ``image``
-        (the photo's name in images/) is needed only when the photo has no object yet."""
+        (the photo's name in images/) is needed only when the photo has no object yet; ``durable=False``: no
+        fsync (``workspace_files.publish``), for an import that syncs once per photo."""
         if status not in ("added", "imported"):
             raise ValueError(f"A new object's status is added or imported; got {status!r}.")
         _check_stem(stem)
@@ -271,7 +281,7 @@ class Workspace:
         for _ in range(100):  # another session may take the next id first: then the one after it
             obj = max([0] + self._object_ids(stem)) + 1
             try:
-                publish(folder, f"o{obj:04d}", {f"v0000/{name}": data for name, data in files.items()})
+                publish(folder, f"o{obj:04d}", {f"v0000/{name}": data for name, data in files.items()}, durable=durable)
                 return obj
             except TargetExists:
                 continue
@@ -436,7 +446,7 @@ def _version_files(record: dict, mask: np.ndarray, seeds_hw, version: int, statu
         text = json.dumps(saved, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"The record cannot be written as JSON ({exc}).") from None
-    files = {"record.json": text.encode(), "mask.png": encode_png(mask.astype(np.uint8) * 255)}
+    files = {"record.json": text.encode(), "mask.png": encode_mask_png(mask)}
     if seeds_hw is not None:
         files["seeds.png"] = encode_seed_map(seeds)
     return files

@@ -45,6 +45,15 @@ def read_json(path: Path):
         raise WorkspaceError(f"{path.name} is not valid JSON ({exc}).") from None
 
 
+def encode_mask_png(is_foreground_hw: np.ndarray) -> bytes:
+    """A 1-bit PNG of a bool mask (a third the bytes and time of an 8-bit one; viewers show it black and white)."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(is_foreground_hw, dtype=bool)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """A mask PNG as bool (H, W): any non-zero grey is object, as ``load_image(...)[:, :, 0] > 0`` reads it."""
     try:
@@ -72,14 +81,15 @@ def read_seeds(path: Path, shape: tuple[int, int]) -> np.ndarray:
     return seeds
 
 
-def write_synced(path: Path, data: bytes) -> None:
+def write_synced(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Create ``path`` (it must not exist) with ``data``, on the disk when this returns."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -104,10 +114,12 @@ class TargetExists(OSError):
     """The folder a version was to be renamed to exists: another session published it first."""
 
 
-def publish(parent: Path, target: str, files: dict[str, bytes]) -> None:
+def publish(parent: Path, target: str, files: dict[str, bytes], *, durable: bool = True) -> None:
     """Write ``files`` (relative names, sub-folders allowed) into a fresh ``parent/.tmp-*`` folder, flush them,
     and rename it to ``parent/target`` in one step; TargetExists when that is already there. Readers never
-    see part of it; a crash leaves only the ``.tmp-*`` folder, removed by a later publish once stale."""
+    see part of it; a crash leaves only the ``.tmp-*`` folder, removed by a later publish once stale.
+    ``durable=False`` leaves out the fsyncs (a crashed process still leaves the old state or the new one;
+    a power cut may not): for a caller that syncs many publishes at once (``os.sync``), as an import does."""
     import tempfile
 
     parent.mkdir(parents=True, exist_ok=True)
@@ -119,10 +131,9 @@ def publish(parent: Path, target: str, files: dict[str, bytes]) -> None:
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
-            write_synced(tmp / name, data)
-        for folder in folders:
+            write_synced(tmp / name, data, durable=durable)
+        for folder in (folders + [tmp]) if durable else []:
             fsync_dir(folder)
-        fsync_dir(tmp)
         try:
             os.rename(tmp, parent / target)
         except OSError:
@@ -132,4 +143,5 @@ def publish(parent: Path, target: str, files: dict[str, bytes]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    fsync_dir(parent)  # the rename itself survives a power cut
+    if durable:
+        fsync_dir(parent)  # the rename itself survives a power cut
