@@ -94,9 +94,10 @@ def main() -> None:
         print(f"made {args.photos} photos, {args.photos * args.objects} objects ({source.stat().st_size / 1e6:.1f} MB JSON) "
               f"in {time.perf_counter() - started:.0f} s")
         space = str(folder / "space")
+        importing = ["import-segmentations", str(folder / "photos"), str(source), "--out", space]
         for name, argv in (
-                ("import-segmentations, empty workspace", ["import-segmentations", str(folder / "photos"), str(source), "--out", space]),
-                ("import-segmentations again (nothing to add)", ["import-segmentations", str(folder / "photos"), str(source), "--out", space]),
+                ("import-segmentations, empty workspace", importing),
+                ("import-segmentations again (nothing to add)", importing),
                 ("export-coco --all", ["export-coco", space, "--out", str(folder / "out.json"), "--all"])):
             seconds, peak_mb, summary = timed(argv)
             counts = {k: summary[k] for k in ("objects", "already_imported", "annotations") if k in summary}
