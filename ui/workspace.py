@@ -2,7 +2,7 @@
 
 Owns: where the workspace comes from (``--workspace`` or ``DEEP_INSIDE_WORKSPACE``, never a page), the
 demo workspace's build, the worst-first queue (refreshed every few seconds), a record's model.
-May import: engine, ``ui.state``, ``ui.images``, ``ui.model``.
+May import: engine, ``ui.state``, ``ui.images``, ``ui.model``, ``ui.results``.
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from engine.models import (
     LoadedModel,
     ModelLoadError,
 )
-from ui.images import ImageInput, decode, demo_images
+from ui.images import ImageInput, decode, demo_images, frozen
 from ui.model import current_model, get_model
+from ui.results import cached_predict
 from ui.state import UI_WEIGHTS
 
 # ---------------------------------------------------------------- review workspace
@@ -130,3 +131,30 @@ def record_model(record: dict) -> LoadedModel:
         except ModelLoadError as exc:
             st.warning(f"{exc} Re-cutting with the sidebar's model instead.")
     return current_model()
+
+
+# ---------------------------------------------------------------- objects of a photo
+def object_name(item) -> str:
+    """How an object is named in the lists: its id, category, status and area."""
+    return f"#{item.obj} {item.label or '(no category)'} · {item.status} · {item.area} px"
+
+
+def box_image(image: ImageInput, bbox) -> ImageInput:
+    """The photo cut to an object's box (the whole photo when it has none), for the classifier's top-5."""
+    if bbox is None:
+        return image
+    x0, y0, x1, y1 = bbox
+    return ImageInput(f"{image.name} {bbox}", f"{image.digest} {bbox}", frozen(image.image_hwc[y0:y1, x0:x1].copy()))
+
+
+def category_choices(workspace, model: LoadedModel, image: ImageInput, bbox) -> list:
+    """An object's possible categories: the classifier's top-5 for its box first, then the imported
+    categories, then every other ImageNet class (each with its WordNet id)."""
+    from engine.models import imagenet_categories
+    from engine.runs.localisation import imagenet_wnids
+    from engine.runs.workspace import Category
+
+    names, wnids = imagenet_categories(), imagenet_wnids()
+    top = [p.index for p in cached_predict(model, box_image(image, bbox), top=5)]
+    imagenet = [Category(names[i], class_index=i, wnid=wnids[i]) for i in top + [i for i in range(len(names)) if i not in top]]
+    return imagenet[:5] + workspace.categories() + imagenet[5:]
