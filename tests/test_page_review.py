@@ -137,3 +137,61 @@ def test_the_coco_export_is_offered(workspace):
     labels = [b.label for b in at.get("download_button")]
     assert any("COCO" in label for label in labels)
     assert isinstance(workspace, ws.Workspace)
+
+
+# ------------------------------------------------------------------------------------------------ several objects
+@pytest.fixture
+def objects(tmp_path, monkeypatch):
+    """Photo "a": segment-folder's object 0 and two imported ones (person, dog; the dog the worst); photo "b": object 0."""
+    space = make_workspace(tmp_path, {"a": 0.9, "b": 0.5})
+    mask = space.load("a").mask_hw
+    person, dog = ws.Category("person", id=1), ws.Category("dog", id=2)
+    (tmp_path / "categories.json").write_text(json.dumps([person.to_json(), dog.to_json()]))
+    top = mask.copy()
+    top[mask.shape[0] // 2:] = False
+    space.add_object("a", mask_hw=top, category=person, status="imported", quality=0.3)
+    space.add_object("a", mask_hw=mask & ~top, category=dog, status="imported", quality=0.05)
+    monkeypatch.setenv("DEEP_INSIDE_WORKSPACE", str(tmp_path))
+    return space
+
+
+def chosen(at) -> int:
+    return at.selectbox(key=f"rev_object_{current(at)}").value
+
+
+def test_a_photo_lists_its_objects_and_opens_the_worst(objects):
+    at = open_link("pages/review.py", weights="random")
+    assert current(at) == "a" and chosen(at) == 2  # the dog: quality 0.05, the worst object of all
+    table = at.dataframe[1].value  # the photo's objects (the queue's table is the first)
+    assert list(table["object"]) == [0, 1, 2] and list(table["category"]) == ["class 285", "person", "dog"]
+    assert list(table["status"]) == ["automatic", "imported", "imported"]
+    assert list(table["area"]) == [o.area for o in objects.objects("a")]
+    assert "0 of 4 accepted" in at.get("progress")[0].proto.text
+    at.button(key="rev_accept").click().run()  # accept the dog: the next object in the queue opens, the person
+    assert not at.exception, at.exception
+    assert objects.load("a", obj=2).status == "accepted" and objects.load("a", obj=2).version == 1
+    assert (current(at), chosen(at)) == ("a", 1)
+    assert objects.load("a").status == "automatic"  # object 0 untouched
+
+
+def test_an_object_is_chosen_renamed_deleted_and_added(objects):
+    at = open_link("pages/review.py", weights="random")
+    at.selectbox(key="rev_object_a").set_value(1).run()
+    assert chosen(at) == 1 and any("object 1: person" in c.value for c in at.caption)
+    at.toggle(key="rev_category_open_a_1").set_value(True).run()
+    assert not at.exception, at.exception
+    names = at.selectbox(key="rev_category_a_1").options
+    assert names[0] == "a new name…" and "person" in names and "dog" in names and len(names) == 1 + 5 + 2 + 995
+    at.text_input(key="rev_category_name_a_1").set_value("bicycle").run()
+    at.button(key="rev_set_category").click().run()
+    assert not at.exception, at.exception
+    renamed = objects.load("a", obj=1)
+    assert renamed.category == ws.Category("bicycle") and renamed.version == 1 and renamed.status == "refined"
+    at.button(key="rev_delete").click().run()
+    assert not at.exception, at.exception
+    assert objects.load("a", obj=1).status == "deleted" and objects.history("a", obj=1) == [0, 1, 2]
+    assert 1 not in at.selectbox(key="rev_object_a").options
+    at.button(key="rev_add").click().run()  # an empty start, to be clicked or boxed on the canvas
+    assert not at.exception, at.exception
+    assert [o.obj for o in objects.objects("a")] == [0, 1, 2, 3] and objects.load("a", obj=3).status == "added"
+    assert chosen(at) == 3 and objects.load("a", obj=3).mask_hw.sum() == 0

@@ -124,6 +124,8 @@ def workspace_photo(path: Path) -> ImageInput:
 def record_model(record: dict) -> LoadedModel:
     """The model a segmentation was made with (its saliency must be recomputed by the same network);
     the sidebar's when that one cannot be loaded here."""
+    if "model" not in record:  # an imported or added object: no model made it
+        return current_model()
     name, weights = record.get("model", DEFAULT_MODEL), record.get("weights", "pretrained")
     if name in MODEL_NAMES and weights in UI_WEIGHTS:
         try:

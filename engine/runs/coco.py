@@ -47,16 +47,18 @@ def exported_items(workspace: Workspace, include: str) -> list[Item]:
 def export_coco(workspace: Workspace, *, include: str = "accepted") -> dict:
     """The COCO instances dict of the workspace's objects (``include``: "accepted" or "all")."""
     items = exported_items(workspace, include)
-    sources = {i.key: workspace.first_record(i.stem, i.obj).get("source", {}) if i.obj else {} for i in items}
     photos = sorted({i.stem: i for i in items}.values(), key=lambda i: i.stem)
-    image_ids = _ids([next((sources[o.key].get("image_id") for o in items if o.stem == p.stem and sources[o.key]), None)
-                      for p in photos])
+    first_image_id = {}
+    for item in items:
+        if item.imported_ids[0] is not None:
+            first_image_id.setdefault(item.stem, item.imported_ids[0])
+    image_ids = _ids([first_image_id.get(p.stem) for p in photos])
     images = [{"id": image_id, "file_name": p.image, "width": p.image_size[0], "height": p.image_size[1]}
               for image_id, p in zip(image_ids, photos, strict=True)]
     by_stem = dict(zip((p.stem for p in photos), image_ids, strict=True))
     shown = [(item, a) for item in items if (a := _annotation(workspace.load_mask(item))) is not None]
     category_ids, categories = _categories(workspace, [item for item, _ in shown])
-    annotation_ids = _ids([sources[item.key].get("annotation_id") for item, _ in shown])
+    annotation_ids = _ids([item.imported_ids[1] for item, _ in shown])
     annotations = [{"id": ann_id, "image_id": by_stem[item.stem], "category_id": category_ids[_category_key(item.category)],
                     **annotation, "iscrowd": int(item.iscrowd)} for ann_id, (item, annotation) in zip(annotation_ids, shown, strict=True)]
     now = datetime.now(UTC)

@@ -126,6 +126,7 @@ class Item:
     category: Category | None = None
     area: int = 0
     iscrowd: bool = False
+    imported_ids: tuple[int | None, int | None] = (None, None)  # (image id, annotation id) in the imported COCO file
 
     @property
     def key(self) -> tuple[str, int]:
@@ -276,7 +277,7 @@ class Workspace:
         mask = _checked_mask(mask_hw, size, stem)
         record = {"image": image, "image_size": list(size), "category": None if category is None else category.to_json(),
                   "quality": _checked_quality(quality, "quality"), "iscrowd": bool(iscrowd), "source": source or {}}
-        files = _version_files(record, mask, seeds_hw, 0, status)
+        files = _version_files(record, mask, seeds_hw, 0, status, with_rle=False)
         folder = self._inside(f"refinements/{stem}")
         for _ in range(100):  # another session may take the next id first: then the one after it
             obj = max([0] + self._object_ids(stem)) + 1
@@ -298,7 +299,7 @@ class Workspace:
         if "category" in record and record["category"] is not None:
             Category.from_json(record["category"])
         keep = {k: first[k] for k in ("image", "image_size", "quality", "source", "iscrowd") if k in first}
-        files = _version_files({**record, **keep}, mask, seeds_hw, base_version + 1, status)
+        files = _version_files({**record, **keep}, mask, seeds_hw, base_version + 1, status, with_rle=obj == 0)
         current = self.history(stem, obj=obj)[-1]
         if current != base_version:
             raise SaveConflict(stem, base_version, current, obj)
@@ -359,9 +360,12 @@ class Workspace:
                 raise WorkspaceError(f"its {kind} file for version {version} is missing")
         category = _category(record)
         bbox = None if record.get("bbox") is None else tuple(int(v) for v in record["bbox"])
+        source = record.get("source") if isinstance(record.get("source"), dict) else {}
+        ids = tuple(v if isinstance(v, int) and not isinstance(v, bool) else None
+                    for v in (source.get("image_id"), source.get("annotation_id")))
         return Item(stem, record["image"], category.name if category else "", category.class_index if category else None,
                     status, version, quality, bbox, tuple(record["image_size"]), obj, category,
-                    int(record.get("area") or 0), bool(record.get("iscrowd", False)))
+                    int(record.get("area") or 0), bool(record.get("iscrowd", False)), ids)
 
     def _record(self, stem: str, obj: int, version: int) -> tuple[dict, str, Path]:
         """A version's record, checked, its status, and the photo's path."""
@@ -429,8 +433,10 @@ class Workspace:
         return self._inside(f"refinements/{stem}/o{obj:04d}/v{version:04d}/{kind}.png")
 
 
-def _version_files(record: dict, mask: np.ndarray, seeds_hw, version: int, status: str) -> dict[str, bytes]:
-    """record.json, mask.png and (when given) seeds.png of one version."""
+def _version_files(record: dict, mask: np.ndarray, seeds_hw, version: int, status: str, *, with_rle: bool) -> dict[str, bytes]:
+    """record.json, mask.png and (when given) seeds.png of one version. ``with_rle``: the mask's RLE in the
+    record too, as segment-folder's records hold it (object 0); an object's record stays small without it,
+    which the queue reads for every object."""
     shape = mask.shape
     if seeds_hw is not None:
         seeds = np.asarray(seeds_hw)
@@ -439,9 +445,11 @@ def _version_files(record: dict, mask: np.ndarray, seeds_hw, version: int, statu
         if seeds.dtype != np.uint8 or seeds.max(initial=0) > AUTO_HARD_FOREGROUND:
             raise ValueError(f"The seed map must be uint8 codes 0..{AUTO_HARD_FOREGROUND}.")
     bbox = bounding_box(mask)
-    saved = {**record, "version": version, "status": status,
-             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"), "mask_rle": encode_rle(mask),
+    saved = {**{k: v for k, v in record.items() if k != "mask_rle"}, "version": version, "status": status,
+             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
              "bbox": None if bbox is None else list(bbox), "area": int(mask.sum())}
+    if with_rle:
+        saved["mask_rle"] = encode_rle(mask)
     try:
         text = json.dumps(saved, allow_nan=False)
     except (TypeError, ValueError) as exc:
