@@ -18,9 +18,11 @@ A later version is "refined", "accepted" or "deleted" (a delete is a version too
 immutable once written. ``<stem>.json`` is ``engine.segmentation.presets.segmentation_record`` plus
 ``"image"`` and ``"quality"`` (0..1 or null; lower: the mask is more likely bad). A version's
 ``record.json`` holds ``"version"``, ``"status"``, ``"saved_at"``, ``"image"``, ``"image_size"``, the
-mask's RLE, box and area recomputed from the mask, and ``"category"`` (``Category``); an object's
-version 0 adds ``"source"`` (where it came from) and ``"iscrowd"``. Workspaces written before objects
-existed are these files with object 0 alone, and open unchanged.
+box and area recomputed from the mask (object 0's also its RLE, as segment-folder's records), and
+``"category"`` (``Category``; object 0's records without one name an ImageNet class by ``label`` and
+``class_index``); an object's versions carry ``"source"`` (where it came from), ``"iscrowd"`` and its
+first ``"quality"``. ``mask.png`` is a 1-bit PNG (any non-zero value reads as object). Workspaces
+written before objects existed are these files with object 0 alone, and open unchanged.
 
 Every version is written atomically and lock-free: its files are written and fsynced in a ``.tmp-*``
 folder, which is then renamed to ``vNNNN`` (or, for a new object, ``oNNNN``). Renaming a folder onto an
