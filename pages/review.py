@@ -164,7 +164,7 @@ def review(stem: str, obj: int, entry, image: ui.images.ImageInput, preset: pre.
                 st.rerun()
             except (SaveConflict, WorkspaceError) as exc:
                 st.error(str(exc))
-        ui.downloads.figure_downloads(figure, f"{stem}_{obj}_v{entry.version}_segmentation", key="rev_figure")
+        ui.downloads.figure_downloads(figure, f"{stem}{f'_{obj}' if obj else ''}_v{entry.version}_segmentation", key="rev_figure")
 
 
 def changed_object(action, done: str) -> None:

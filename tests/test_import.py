@@ -180,6 +180,7 @@ def test_an_instance_png_folder_comes_back_unchanged(tmp_path):
         for a, b in zip(first_masks, second_masks, strict=True):  # the objects do not overlap here: nothing covered
             np.testing.assert_array_equal(a, b)
     assert np.asarray(Image.open(out / "f0.png")).max() == 3 and Image.open(out / "f0.png").mode == "P"
+    assert coco.export_coco(space, include="all")["categories"] == [{"id": 1, "name": "object"}]  # PNGs name no category
 
 
 # ------------------------------------------------------------------------------------------------ bad input, re-runs
@@ -350,3 +351,44 @@ def test_an_import_that_fails_midway_leaves_a_workspace_that_opens_and_a_rerun_f
     assert len(space.items()) == 4 and space.problems() == []
     again = run_import(images, source, tmp_path / "space")
     assert (again["objects"], again["already_imported"]) == (5, 4) and len(space.items()) == 9
+
+
+KILLED_IMPORT = """
+import os, signal, sys
+sys.path.insert(0, {root!r})
+from engine.runs import workspace_files
+from engine.runs.import_segmentations import import_segmentations
+real, calls = workspace_files.publish, []
+def publish(parent, target, files, **kwargs):
+    calls.append(target)
+    if len(calls) == {at}:  # half of this object's files written aside, then killed
+        real_write = os.write
+        os.write = lambda fd, data: (real_write(fd, bytes(data[:len(data) // 2])), os.kill(os.getpid(), signal.SIGKILL))
+    return real(parent, target, files, **kwargs)
+workspace_files.publish = publish
+import engine.runs.workspace
+engine.runs.workspace.publish = publish
+import_segmentations({images!r}, {source!r}, {out!r})
+print("not killed")
+"""
+
+
+@pytest.mark.parametrize("at", [1, 5])
+def test_an_import_killed_midway_leaves_a_workspace_that_opens_and_a_rerun_finishes_it(tmp_path, at):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_workspace import ROOT
+
+    images = tmp_path / "photos"
+    images.mkdir()
+    source = write_json(tmp_path / "instances.json", coco_dataset(images))
+    script = KILLED_IMPORT.format(root=str(ROOT), at=at, images=str(images), source=source, out=str(tmp_path / "space"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    space = ws.open_workspace(tmp_path / "space")
+    assert len(space.items()) == at - 1 and space.problems() == []  # the objects before; nothing half-written
+    again = run_import(images, source, tmp_path / "space")
+    assert (again["objects"], again["already_imported"], again["problems"]) == (10 - at, at - 1, [])
+    assert len(space.items()) == 9
