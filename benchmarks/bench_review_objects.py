@@ -6,8 +6,8 @@ Two demo photos resized to a 512-pixel long side, each with ``--objects`` import
 ellipses, ``Workspace.add_object``), their qualities interleaved so that every Next in the queue opens the
 other photo: the page lists the photo's objects, reads the chosen one's version and the others' masks,
 draws their outlines and the canvas. Medians of the first lap round the queue (each object opened for the
-first time: its canvas and pictures drawn) and of ``ROUNDS`` later laps (reopened: drawn from the caches).
-The same with one object a photo, for comparison.
+first time: its canvas and pictures drawn) and of ``ROUNDS`` × 2 × objects later moves (reopened: drawn
+from the caches). The same with one object a photo, for comparison (the same number of later moves).
 """
 from __future__ import annotations
 
@@ -47,14 +47,14 @@ def make_workspace(root: Path, objects: int) -> None:
                              status="imported", quality=(2 * k + p) / (2 * objects))
 
 
-def open_photo_ms(root: Path, rounds: int) -> tuple[list[float], list[float]]:
-    """(the first lap's moves: each object opened for the first time; the later laps': reopened)."""
+def open_photo_ms(root: Path, later: int) -> tuple[list[float], list[float]]:
+    """(the first lap's moves: each object opened for the first time; ``later`` moves after it: reopened)."""
     os.environ["DEEP_INSIDE_WORKSPACE"] = str(root)
     at = page_app_test("pages/review.py")
     assert not at.exception, at.exception
     moves = len(open_workspace(root).items())
     times = []
-    for _ in range((1 + rounds) * moves):
+    for _ in range(moves + later):
         before = at.selectbox(key="review_stem").value
         started = time.perf_counter()
         at.button(key="rev_next").click().run()
@@ -73,7 +73,7 @@ def main() -> None:
     for objects in (args.objects, 1):
         with tempfile.TemporaryDirectory() as folder:
             make_workspace(Path(folder), objects)
-            first, again = open_photo_ms(Path(folder), args.rounds)
+            first, again = open_photo_ms(Path(folder), args.rounds * 2 * args.objects)  # as many reopenings either way
         for lap, moves in (("first opening of each object", first), ("reopened (later laps)", again)):
             print(f"review page, Next to a photo with {objects:2d} objects, {lap:<30}: median "
                   f"{statistics.median(moves):6.1f} ms ({len(moves)} moves, {min(moves):.0f}-{max(moves):.0f} ms)")
