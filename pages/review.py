@@ -155,7 +155,7 @@ def review(stem: str, obj: int, entry, image: ui.images.ImageInput, preset: pre.
     with right:
         st.caption("Keys: **A** accept and go on, **N** next, **P** previous, **S** save. Moving on saves your strokes first.")
         versions = workspace.history(stem, obj=obj)
-        older = st.selectbox("History", versions[::-1], format_func=lambda v: f"version {v}" + (" (first)" if v == 0 else ""),
+        older = st.selectbox("History", versions[::-1], format_func=lambda v: f"version {v}" + ((" (automatic)" if obj == 0 else " (first)") if v == 0 else ""),
                              key=f"rev_history_{stem}_{obj}" if obj else f"rev_history_{stem}")
         if st.button("Restore this version", key="rev_restore", disabled=older == entry.version):
             try:
