@@ -392,3 +392,17 @@ def test_an_import_killed_midway_leaves_a_workspace_that_opens_and_a_rerun_finis
     again = run_import(images, source, tmp_path / "space")
     assert (again["objects"], again["already_imported"], again["problems"]) == (10 - at, at - 1, [])
     assert len(space.items()) == 9
+
+
+def test_an_unreadable_object_is_left_out_and_reported_and_a_reimport_adds_it_again(tmp_path):
+    images = tmp_path / "photos"
+    images.mkdir()
+    source = write_json(tmp_path / "instances.json", coco_dataset(images, photos=1))
+    run_import(images, source, tmp_path / "space")
+    (tmp_path / "space" / "refinements" / "p0" / "o0002" / "v0000" / "record.json").write_text("")  # as a power cut may leave it
+    space = ws.open_workspace(tmp_path / "space")
+    assert [o.obj for o in space.objects("p0")] == [1, 3] and [i.obj for i in space.items()] == [1, 3]
+    assert [(stem, reason.split(":")[0]) for stem, reason in space.problems()] == [("p0", "object 2")]
+    again = run_import(images, source, tmp_path / "space")
+    assert (again["objects"], again["already_imported"]) == (1, 2)
+    assert [o.label for o in space.objects("p0")] == ["person", "person", "dog"]

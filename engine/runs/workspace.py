@@ -183,11 +183,15 @@ class Workspace:
         return sum(i.status == "accepted" for i in items), len(items)
 
     def objects(self, stem: str, *, include_deleted: bool = True) -> list[Item]:
-        """The objects of one photo, by id: category, area, status, quality of each."""
+        """The objects of one photo, by id: category, area, status, quality of each. Objects that cannot be
+        read are left out, as from the queue (``problems`` says why)."""
         _check_stem(stem)
         found = []
         for obj in self._object_ids(stem):
-            item = self._item(stem, obj)
+            try:
+                item = self._item(stem, obj)
+            except (WorkspaceError, OSError, KeyError, TypeError, ValueError):
+                continue
             if include_deleted or item.status != "deleted":
                 found.append(item)
         return found
