@@ -193,12 +193,13 @@ def test_bad_annotations_are_reported_by_file_and_object_and_the_rest_is_importe
         {"id": 2, "image_id": 100, "category_id": 3, "segmentation": {"size": [10, 10], "counts": [100]}},  # another size
         {"id": 3, "image_id": 100, "category_id": 99, "segmentation": [[1, 1, 9, 1, 9, 9]]},  # unknown category
         {"id": 4, "image_id": 200, "category_id": 3, "segmentation": [[1, 1, 9, 1, 9, 9]]}]  # no such image
+    data["annotations"] += [{"id": 6, "image_id": [100], "category_id": 3}, {"id": 7, "image_id": 100, "category_id": {"id": 3}}]
     data["images"].append({"id": 300, "file_name": "gone.jpg", "width": 10, "height": 10})
     data["annotations"].append({"id": 5, "image_id": 300, "category_id": 3, "segmentation": [[1, 1, 9, 1, 9, 9]]})
     summary = run_import(images, write_json(tmp_path / "instances.json", data), tmp_path / "space")
     reasons = {(p["file"], p["object"]): p["reason"] for p in summary["problems"]}
     assert set(reasons) == {("instances.json", 3), ("instances.json", 4), ("gone.jpg", 5), ("instances.json", 1),
-                            ("instances.json", 2)}
+                            ("instances.json", 2), ("instances.json", 6), ("instances.json", 7)}
     assert "outside" in reasons[("instances.json", 1)] and "photo is" in reasons[("instances.json", 2)]
     assert "unknown category id 99" in reasons[("instances.json", 3)] and "not in" in reasons[("gone.jpg", 5)]
     assert summary["objects"] == 6 and len(ws.open_workspace(tmp_path / "space").items()) == 6

@@ -113,14 +113,17 @@ def _coco_file(images_dir: Path, path: Path, space: Workspace, report: Report) -
     images, by_image = {}, defaultdict(list)
     for n, image in enumerate(data["images"]):
         try:
+            if _plain(image["id"]) is None:
+                raise TypeError("an image id is a number")
             images[image["id"]] = (str(image["file_name"]), int(image["width"]), int(image["height"]))
         except (KeyError, TypeError, ValueError):
             report(path.name, f"images[{n}]", "an image entry needs id, file_name, width and height; skipped")
     for n, ann in enumerate(data["annotations"]):
-        ann_id = ann.get("id", f"annotations[{n}]") if isinstance(ann, dict) else f"annotations[{n}]"
-        if not isinstance(ann, dict) or ann.get("image_id") not in images:
+        ann_id = _plain(ann.get("id")) if isinstance(ann, dict) else None
+        ann_id = f"annotations[{n}]" if ann_id is None else ann_id
+        if not isinstance(ann, dict) or _plain(ann.get("image_id")) not in images:
             report(path.name, ann_id, "its image_id names no image of the file; skipped")
-        elif ann.get("category_id") not in categories:
+        elif _plain(ann.get("category_id")) not in categories:
             report(path.name, ann_id, f"unknown category id {ann.get('category_id')!r}; skipped")
         else:
             by_image[ann["image_id"]].append((ann_id, ann))
@@ -138,6 +141,11 @@ def _coco_file(images_dir: Path, path: Path, space: Workspace, report: Report) -
                    for ann_id, ann in anns]
         photos.append((Path(file_name).name, source, objects, (width, height)))
     return [(name, source, _sized(objects, size)) for name, source, objects, size in sorted(photos, key=lambda p: p[0])]
+
+
+def _plain(value):
+    """An id as JSON gives it (a number or text), else None: a list or an object names nothing."""
+    return value if isinstance(value, (int, str)) and not isinstance(value, bool) else None
 
 
 def _coco_mask(ann: dict, width: int, height: int):
