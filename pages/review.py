@@ -155,7 +155,8 @@ def review(stem: str, obj: int, entry, image: ui.images.ImageInput, preset: pre.
     with right:
         st.caption("Keys: **A** accept and go on, **N** next, **P** previous, **S** save. Moving on saves your strokes first.")
         versions = workspace.history(stem, obj=obj)
-        older = st.selectbox("History", versions[::-1], format_func=lambda v: f"version {v}" + ((" (automatic)" if obj == 0 else " (first)") if v == 0 else ""),
+        first = " (automatic)" if obj == 0 else " (first)"
+        older = st.selectbox("History", versions[::-1], format_func=lambda v: f"version {v}" + (first if v == 0 else ""),
                              key=f"rev_history_{stem}_{obj}" if obj else f"rev_history_{stem}")
         if st.button("Restore this version", key="rev_restore", disabled=older == entry.version):
             try:
@@ -186,10 +187,11 @@ with st.expander("This object: category, delete"):
     if st.toggle("Change the category (the classifier's top-5 for the object's box first, then the imported ones)",
                  key=f"rev_category_open_{stem}_{obj}"):
         choices = ui.workspace.category_choices(workspace, model, image, live[obj].bbox)
-        chosen = st.selectbox("Category", [None] + choices, key=f"rev_category_{stem}_{obj}",
-                              format_func=lambda c: "a new name…" if c is None else c.name + (f" (ImageNet {c.wnid})" if c.wnid else ""))
-        typed = st.text_input("New category name", key=f"rev_category_name_{stem}_{obj}", disabled=chosen is not None)
-        category = chosen or (Category(typed.strip()) if typed.strip() else None)
+        at = st.selectbox("Category", [None, *range(len(choices))], key=f"rev_category_{stem}_{obj}",
+                          format_func=lambda n: "a new name…" if n is None else choices[n].name + (
+                              f" (ImageNet {choices[n].wnid})" if choices[n].wnid else f" (imported, id {choices[n].id})"))
+        typed = st.text_input("New category name", key=f"rev_category_name_{stem}_{obj}", disabled=at is not None)
+        category = choices[at] if at is not None else (Category(typed.strip()) if typed.strip() else None)
         if st.button("Set the category", key="rev_set_category", disabled=category is None):
             changed_object(lambda: workspace.set_category(stem, obj, category, base_version=entry.version),
                            f"Object {obj} of {stem} is now {category.name}.")
@@ -200,9 +202,11 @@ with st.expander("This object: category, delete"):
 with st.expander("Add an object to this photo"):
     start = st.radio("Start from", ("empty", "cut"), key="rev_add_start", horizontal=True, format_func=lambda v: {
         "empty": "nothing: then click or draw a box on it", "cut": "the classifier's cut (§3.2) for a class"}[v])
-    names = ui.workspace.category_choices(workspace, model, image, None) if start == "cut" else []
-    wanted = st.selectbox("Class (the photo's top-5 first)", [c for c in names if c.class_index is not None], key="rev_add_class",
-                          format_func=lambda c: c.name, disabled=start != "cut")
+    wanted = None
+    if start == "cut":
+        classes = {c.class_index: c for c in ui.workspace.category_choices(workspace, model, image, None) if c.class_index is not None}
+        wanted = classes[st.selectbox("Class (the photo's top-5 first)", list(classes), key="rev_add_class",
+                                      format_func=lambda i: classes[i].name)]
     if st.button("Add the object", key="rev_add", icon=":material/add:"):
         if start == "cut":
             cut_preset = pre.get_preset(pre.DEFAULT_PRESET)

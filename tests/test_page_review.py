@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from engine.runs import coco
 from engine.runs import workspace as ws
 from engine.runs.demo_workspace import MARKER, demo_workspace_dir
 from tests.conftest import ROOT, open_page
 from tests.test_page_links import notes, open_link
-from tests.test_workspace import edited, make_workspace
+from tests.test_workspace import BOX, H, W, edited, make_workspace, two_colour
 
 pytestmark = pytest.mark.slow
 
@@ -181,7 +184,8 @@ def test_an_object_is_chosen_renamed_deleted_and_added(objects):
     at.toggle(key="rev_category_open_a_1").set_value(True).run()
     assert not at.exception, at.exception
     names = at.selectbox(key="rev_category_a_1").options
-    assert names[0] == "a new name…" and "person" in names and "dog" in names and len(names) == 1 + 5 + 2 + 995
+    assert names[0] == "a new name…" and len(names) == 1 + 5 + 2 + 995
+    assert names[6:8] == ["person (imported, id 1)", "dog (imported, id 2)"] and all("ImageNet n" in n for n in names[1:6])
     at.text_input(key="rev_category_name_a_1").set_value("bicycle").run()
     at.button(key="rev_set_category").click().run()
     assert not at.exception, at.exception
@@ -195,3 +199,34 @@ def test_an_object_is_chosen_renamed_deleted_and_added(objects):
     assert not at.exception, at.exception
     assert [o.obj for o in objects.objects("a")] == [0, 1, 2, 3] and objects.load("a", obj=3).status == "added"
     assert chosen(at) == 3 and objects.load("a", obj=3).mask_hw.sum() == 0
+
+
+def test_an_imported_photo_gets_a_second_object_from_the_cut_for_a_class_and_both_export(tmp_path, monkeypatch):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "segmentations").mkdir()
+    Image.fromarray(two_colour(H, W, BOX)).save(tmp_path / "images" / "p.png")
+    space = ws.open_workspace(tmp_path)
+    imported = np.zeros((H, W), bool)
+    imported[2:12, 2:15] = True
+    space.add_object("p", mask_hw=imported, category=ws.Category("person", id=1), image="p.png", status="imported")
+    monkeypatch.setenv("DEEP_INSIDE_WORKSPACE", str(tmp_path))
+    at = open_link("pages/review.py", weights="random")
+    assert (current(at), chosen(at)) == ("p", 1)
+    at.radio(key="rev_add_start").set_value("cut").run()
+    assert not at.exception, at.exception
+    wanted = at.selectbox(key="rev_add_class").value  # the photo's top-1 class index, offered first
+    at.button(key="rev_add").click().run()
+    assert not at.exception, at.exception
+    added = space.load("p", obj=2)
+    assert chosen(at) == 2 and added.status == "added" and added.mask_hw.any()
+    assert added.category.class_index == wanted and added.category.wnid
+    at.button(key="rev_accept").click().run()  # the new object, then the imported one
+    assert not at.exception, at.exception
+    at.selectbox(key="rev_object_p").set_value(1).run()
+    at.button(key="rev_accept").click().run()
+    assert [o.status for o in space.objects("p")] == ["accepted", "accepted"]
+    dataset = coco.export_coco(space)
+    areas = sorted((a["category_id"], a["area"]) for a in dataset["annotations"])
+    assert areas == [(1, int(imported.sum())), (2, int(added.mask_hw.sum()))]
+    assert dataset["categories"] == [{"id": 1, "name": "person"}, {"id": 2, "name": added.category.name, "supercategory": "imagenet",
+                                                                  "wnid": added.category.wnid}]

@@ -97,32 +97,35 @@ def _category_key(category: Category | None) -> tuple:
 
 def _categories(workspace: Workspace, items: list[Item]) -> tuple[dict, list[dict]]:
     """category key -> COCO id, and the categories list: the imported ones first, as they were, then the new."""
-    imported = workspace.categories()
-    ids = {("id", c.id): c.id for c in imported}
-    by_name = {c.name: c.id for c in imported}
-    table = [{"id": c.id, "name": c.name, **({"supercategory": c.supercategory} if c.supercategory is not None else {})}
-             for c in imported]
-    used = sorted({_category_key(i.category) for i in items} - set(ids), key=lambda k: (k[0] != "imagenet", str(k[1]).zfill(4)))
+    table = {c.id: {"id": c.id, "name": c.name, **({"supercategory": c.supercategory} if c.supercategory is not None else {})}
+             for c in workspace.categories()}
+    used = {_category_key(i.category): i.category for i in items}
+    for key, category in used.items():  # an imported id the table lacks (an object written by hand): kept, with its name
+        if key[0] == "id" and key[1] not in table:
+            table[key[1]] = {"id": key[1], "name": category.name}
+    ids = {("id", cid): cid for cid in table}
+    by_name = {entry["name"]: cid for cid, entry in sorted(table.items(), reverse=True)}
+    legacy = not table  # nothing imported: an ImageNet class keeps the id it always had, its index + 1
     wnids = names = None
-    next_id = max(by_name.values(), default=0) + 1
-    for key in used:
+    next_id = max(table, default=0) + 1
+    for key in sorted(set(used) - set(ids), key=lambda k: (k[0] != "imagenet", str(k[1]).zfill(4))):
         if key[0] == "imagenet":
             if wnids is None:
                 from engine.models import imagenet_categories
                 from engine.runs.localisation import imagenet_wnids  # imports torch: only when an ImageNet class is used
 
                 names, wnids = imagenet_categories(), imagenet_wnids()
-            cid = key[1] + 1 if not imported else next_id
-            table.append({"id": cid, "name": names[key[1]], "supercategory": "imagenet", "wnid": wnids[key[1]]})
+            cid = key[1] + 1 if legacy else next_id
+            table[cid] = {"id": cid, "name": names[key[1]], "supercategory": "imagenet", "wnid": wnids[key[1]]}
         elif key[1] in by_name:  # a typed name that is an imported category's
             ids[key] = by_name[key[1]]
             continue
         else:
             cid = next_id
-            table.append({"id": cid, "name": key[1]})
+            table[cid] = {"id": cid, "name": key[1]}
         ids[key] = cid
         next_id = max(next_id, cid) + 1
-    return ids, sorted(table, key=lambda c: c["id"])
+    return ids, [table[cid] for cid in sorted(table)]
 
 
 def _annotation(is_foreground_hw) -> dict | None:

@@ -354,7 +354,8 @@ class Workspace:
         if obj == 0:  # segment-folder's record holds the quality; read it once
             record0, image_path = self._version0(stem)
             version = ([0] + [v for v in self._versions(stem, 0) if v > 0])[-1]
-            record, status, _ = (record0, "automatic", image_path) if version == 0 else self._record(stem, 0, version)
+            record, status, _ = ((record0, "automatic", image_path) if version == 0
+                                 else self._record(stem, 0, version, photo=False))  # the photo: checked with record0
             quality = record0["quality"]
         else:
             version = self.history(stem, obj=obj)[-1]
@@ -373,8 +374,8 @@ class Workspace:
                     status, version, quality, bbox, tuple(record["image_size"]), obj, category,
                     int(record.get("area") or 0), bool(record.get("iscrowd", False)), ids)
 
-    def _record(self, stem: str, obj: int, version: int) -> tuple[dict, str, Path]:
-        """A version's record, checked, its status, and the photo's path."""
+    def _record(self, stem: str, obj: int, version: int, *, photo: bool = True) -> tuple[dict, str, Path | None]:
+        """A version's record, checked, its status, and the photo's path (checked there; None unless ``photo``)."""
         if obj == 0 and version == 0:
             record, image_path = self._version0(stem)
             return record, "automatic", image_path
@@ -388,7 +389,7 @@ class Workspace:
         allowed = FIRST_STATUSES[1:] if version == 0 else SAVED_STATUSES + ("deleted",)
         if record.get("status") not in allowed:
             raise WorkspaceError(f"{where}: status is {' or '.join(allowed)}; got {record.get('status')!r}.")
-        return record, record["status"], self._photo_path(record, where)
+        return record, record["status"], self._photo_path(record, where) if photo else None
 
     def _version0(self, stem: str) -> tuple[dict, Path]:
         """segment-folder's record of ``stem``, checked, and the photo's path."""

@@ -1,6 +1,7 @@
 """Files of a review workspace (``engine.runs.workspace``): paths kept inside it, versions written atomically."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -21,6 +22,12 @@ class WorkspaceError(ValueError):
     """The workspace, or a name in it, cannot be used; the message is meant for the user."""
 
 
+@functools.lru_cache(maxsize=64)
+def _real_root(root: str) -> str:
+    """The workspace folder's own real path, found once: the queue resolves thousands of names under it."""
+    return os.path.realpath(root)
+
+
 def resolve_inside(root: Path, relative: str) -> Path:
     """``root / relative`` with symlinks followed, or WorkspaceError unless it stays inside ``root``."""
     if not isinstance(relative, str) or not relative or "\0" in relative:
@@ -29,7 +36,7 @@ def resolve_inside(root: Path, relative: str) -> Path:
         raise WorkspaceError(f"{relative!r} is an absolute path; names in a workspace are relative to it.")
     if ".." in re.split(r"[/\\]", relative):
         raise WorkspaceError(f"{relative!r} climbs out with '..'; names in a workspace stay inside it.")
-    base = os.path.realpath(root)
+    base = _real_root(os.fspath(root))
     path = os.path.realpath(os.path.join(base, relative))  # symlinks followed, as open() would
     if path != base and not path.startswith(base.rstrip(os.sep) + os.sep):
         raise WorkspaceError(f"{relative!r} leads outside the workspace through a symbolic link.")
