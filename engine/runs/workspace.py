@@ -36,12 +36,9 @@ workspace is read or written, symlinks included. Entries that would leave it are
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -51,15 +48,22 @@ from engine.images import MAX_PIXELS
 from engine.runs.workspace_files import (
     TargetExists,
     WorkspaceError,
-    encode_mask_png,
     publish,
     read_json,
     read_mask,
     read_seeds,
     resolve_inside,
 )
-from engine.segmentation.cut import AUTO_HARD_FOREGROUND, bounding_box
-from engine.segmentation.masks import encode_rle, encode_seed_map
+from engine.runs.workspace_records import (
+    Category,
+    check_object_record,
+    check_record,
+    check_stem,
+    checked_mask,
+    checked_quality,
+    record_category,
+    version_files,
+)
 
 __all__ = ["Category", "Entry", "Item", "SaveConflict", "Workspace", "WorkspaceError", "open_workspace", "resolve_inside"]
 
@@ -80,35 +84,6 @@ class SaveConflict(WorkspaceError):
         super().__init__(f"{what} was saved elsewhere meanwhile: version {current_version} is newer than the "
                          f"version {base_version} you edited. Reload it and make the change again.")
         self.current_version = current_version
-
-
-@dataclass(frozen=True)
-class Category:
-    """What an object is: an imported COCO category (``id``), an ImageNet class (``class_index``, ``wnid``),
-    or a name a person typed (neither)."""
-
-    name: str
-    id: int | None = None  # the imported data set's category id
-    class_index: int | None = None  # ImageNet-1k class 0..999
-    wnid: str | None = None  # its WordNet id
-    supercategory: str | None = None
-
-    def to_json(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-    @staticmethod
-    def from_json(value, where: str = "category") -> Category:
-        if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"].strip():
-            raise WorkspaceError(f"{where}: a category is {{'name': ..., optional 'id', 'class_index', 'wnid'}}; got {value!r}.")
-        cid, index = value.get("id"), value.get("class_index")
-        if cid is not None and (isinstance(cid, bool) or not isinstance(cid, int)):
-            raise WorkspaceError(f"{where}: a category id is a whole number; got {cid!r}.")
-        if index is not None and (isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 999):
-            raise WorkspaceError(f"{where}: class_index is 0..999; got {index!r}.")
-        extra = {k: value.get(k) for k in ("wnid", "supercategory")}
-        if any(v is not None and not isinstance(v, str) for v in extra.values()):
-            raise WorkspaceError(f"{where}: wnid and supercategory are text.")
-        return Category(value["name"].strip(), cid, index, **extra)
 
 
 @dataclass(frozen=True)
@@ -185,7 +160,7 @@ class Workspace:
     def objects(self, stem: str, *, include_deleted: bool = True) -> list[Item]:
         """The objects of one photo, by id: category, area, status, quality of each. Objects that cannot be
         read are left out, as from the queue (``problems`` says why)."""
-        _check_stem(stem)
+        check_stem(stem)
         found = []
         for obj in self._object_ids(stem):
             try:
@@ -208,7 +183,7 @@ class Workspace:
 
     def history(self, stem: str, *, obj: int = 0) -> list[int]:
         """Every version of the object, 0 (automatic, imported or added) first."""
-        _check_stem(stem)
+        check_stem(stem)
         if obj == 0:
             self._version0(stem)
             return [0] + [v for v in self._versions(stem, 0) if v > 0]
@@ -228,7 +203,7 @@ class Workspace:
         seeds_path = self._file(stem, version, "seeds", obj)
         seeds = read_seeds(seeds_path, shape) if obj == 0 or seeds_path.is_file() else np.zeros(shape, np.uint8)
         return Entry(stem, image_path, read_mask(self._file(stem, version, "mask", obj), shape), seeds, record,
-                     version, status, obj, _category(record))
+                     version, status, obj, record_category(record))
 
     def first_record(self, stem: str, obj: int) -> dict:
         """Version 0's record of the object: where it came from (``source``), its first quality."""
@@ -278,12 +253,12 @@ class Workspace:
         fsync (``workspace_files.publish``), for an import that syncs once per photo."""
         if status not in ("added", "imported"):
             raise ValueError(f"A new object's status is added or imported; got {status!r}.")
-        _check_stem(stem)
+        check_stem(stem)
         image, size = self._photo(stem, image)
-        mask = _checked_mask(mask_hw, size, stem)
+        mask = checked_mask(mask_hw, size, stem)
         record = {"image": image, "image_size": list(size), "category": None if category is None else category.to_json(),
-                  "quality": _checked_quality(quality, "quality"), "iscrowd": bool(iscrowd), "source": source or {}}
-        files = _version_files(record, mask, seeds_hw, 0, status, with_rle=False)
+                  "quality": checked_quality(quality, "quality"), "iscrowd": bool(iscrowd), "source": source or {}}
+        files = version_files(record, mask, seeds_hw, 0, status, with_rle=False)
         folder = self._inside(f"refinements/{stem}")
         for _ in range(100):  # another session may take the next id first: then the one after it
             obj = max([0] + self._object_ids(stem)) + 1
@@ -301,11 +276,11 @@ class Workspace:
         if not isinstance(record, dict):
             raise ValueError(f"The record must be a dict; got {type(record).__name__}.")
         first, _, _ = self._record(stem, obj, 0)
-        mask = _checked_mask(mask_hw, tuple(first["image_size"]), stem)
+        mask = checked_mask(mask_hw, tuple(first["image_size"]), stem)
         if "category" in record and record["category"] is not None:
             Category.from_json(record["category"])
         keep = {k: first[k] for k in ("image", "image_size", "quality", "source", "iscrowd") if k in first}
-        files = _version_files({**record, **keep}, mask, seeds_hw, base_version + 1, status, with_rle=obj == 0)
+        files = version_files({**record, **keep}, mask, seeds_hw, base_version + 1, status, with_rle=obj == 0)
         current = self.history(stem, obj=obj)[-1]
         if current != base_version:
             raise SaveConflict(stem, base_version, current, obj)
@@ -365,7 +340,7 @@ class Workspace:
         for kind in kinds:
             if not self._file(stem, version, kind, obj).is_file():
                 raise WorkspaceError(f"its {kind} file for version {version} is missing")
-        category = _category(record)
+        category = record_category(record)
         bbox = None if record.get("bbox") is None else tuple(int(v) for v in record["bbox"])
         source = record.get("source") if isinstance(record.get("source"), dict) else {}
         ids = tuple(v if isinstance(v, int) and not isinstance(v, bool) else None
@@ -383,9 +358,9 @@ class Workspace:
                  else f"refinements/{stem}/o{obj:04d}/v{version:04d}/record.json")
         record = read_json(self._inside(where))
         if obj == 0:
-            _check_record(record, where)
+            check_record(record, where)
         else:
-            _check_object_record(record, where)
+            check_object_record(record, where)
         allowed = FIRST_STATUSES[1:] if version == 0 else SAVED_STATUSES + ("deleted",)
         if record.get("status") not in allowed:
             raise WorkspaceError(f"{where}: status is {' or '.join(allowed)}; got {record.get('status')!r}.")
@@ -393,11 +368,11 @@ class Workspace:
 
     def _version0(self, stem: str) -> tuple[dict, Path]:
         """segment-folder's record of ``stem``, checked, and the photo's path."""
-        _check_stem(stem)
+        check_stem(stem)
         record = read_json(self._inside(f"segmentations/{stem}.json"))
-        _check_record(record, f"segmentations/{stem}.json")
+        check_record(record, f"segmentations/{stem}.json")
         image_path = self._photo_path(record, f"segmentations/{stem}.json")
-        _checked_quality(record.get("quality"), f"segmentations/{stem}.json: quality", WorkspaceError)
+        checked_quality(record.get("quality"), f"segmentations/{stem}.json: quality", WorkspaceError)
         return record, image_path
 
     def _photo_path(self, record: dict, where: str) -> Path:
@@ -440,93 +415,8 @@ class Workspace:
         return self._inside(f"refinements/{stem}/o{obj:04d}/v{version:04d}/{kind}.png")
 
 
-def _version_files(record: dict, mask: np.ndarray, seeds_hw, version: int, status: str, *, with_rle: bool) -> dict[str, bytes]:
-    """record.json, mask.png and (when given) seeds.png of one version. ``with_rle``: the mask's RLE in the
-    record too, as segment-folder's records hold it (object 0); an object's record stays small without it,
-    which the queue reads for every object."""
-    shape = mask.shape
-    if seeds_hw is not None:
-        seeds = np.asarray(seeds_hw)
-        if seeds.shape != shape:
-            raise ValueError(f"The seed map is {seeds.shape} but the photo is {shape} (H, W).")
-        if seeds.dtype != np.uint8 or seeds.max(initial=0) > AUTO_HARD_FOREGROUND:
-            raise ValueError(f"The seed map must be uint8 codes 0..{AUTO_HARD_FOREGROUND}.")
-    bbox = bounding_box(mask)
-    saved = {**{k: v for k, v in record.items() if k != "mask_rle"}, "version": version, "status": status,
-             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-             "bbox": None if bbox is None else list(bbox), "area": int(mask.sum())}
-    if with_rle:
-        saved["mask_rle"] = encode_rle(mask)
-    try:
-        text = json.dumps(saved, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"The record cannot be written as JSON ({exc}).") from None
-    files = {"record.json": text.encode(), "mask.png": encode_mask_png(mask)}
-    if seeds_hw is not None:
-        files["seeds.png"] = encode_seed_map(seeds)
-    return files
-
-
-def _checked_mask(mask_hw, size_wh: tuple[int, int], stem: str) -> np.ndarray:
-    mask, shape = np.asarray(mask_hw), (size_wh[1], size_wh[0])
-    if mask.shape != shape:
-        raise ValueError(f"The mask is {mask.shape} but the photo of {stem} is {shape} (H, W).")
-    if mask.dtype != bool:
-        raise ValueError(f"The mask must be a bool array; got {mask.dtype}.")
-    return mask
-
-
-def _checked_quality(quality, where: str, error=ValueError):
-    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, (int, float))
-                                or not math.isfinite(quality) or not 0 <= quality <= 1):
-        raise error(f"{where} is 0..1 or null; got {quality!r}.")
-    return quality
-
-
-def _category(record: dict) -> Category | None:
-    """The record's category; segment-folder's records name an ImageNet class (label, class_index)."""
-    if "category" in record:
-        return None if record["category"] is None else Category.from_json(record["category"])
-    return Category(record["label"], class_index=record["class_index"])
-
-
 def _queue_key(item: Item) -> tuple:
     rank = {"accepted": 1, "deleted": 2}.get(item.status, 0)
     if rank:
         return (rank, False, 0.0, item.stem, item.obj)
     return (0, item.quality is not None, item.quality or 0.0, item.stem, item.obj)  # unknown quality counts as worst
-
-
-def _check_stem(stem: str) -> None:
-    if not isinstance(stem, str) or not stem or stem.startswith(".") or re.search(r"[/\\\0]", stem):
-        raise WorkspaceError(f"{stem!r} is not the name of an item (a photo's name without its extension).")
-
-
-def _check_size(record: dict, where: str) -> None:
-    size = record.get("image_size")
-    if not (isinstance(size, list) and len(size) == 2 and all(type(v) is int and v > 0 for v in size)
-            and size[0] * size[1] <= MAX_PIXELS):
-        raise WorkspaceError(f"{where}: image_size is [W, H] of at most {MAX_PIXELS / 1e6:.0f} MP; got {size!r}.")
-
-
-def _check_record(record, where: str) -> None:
-    """segment-folder's record (object 0): an ImageNet class, as label and class_index."""
-    if not isinstance(record, dict):
-        raise WorkspaceError(f"{where} is not a segmentation record (a JSON object).")
-    class_index = record.get("class_index")
-    if not isinstance(record.get("label"), str):
-        raise WorkspaceError(f"{where}: label is a class name; got {record.get('label')!r}.")
-    if isinstance(class_index, bool) or not isinstance(class_index, int) or not 0 <= class_index <= 999:
-        raise WorkspaceError(f"{where}: class_index is 0..999; got {class_index!r}.")
-    _check_size(record, where)
-    if record.get("category") is not None:
-        Category.from_json(record["category"], where)
-
-
-def _check_object_record(record, where: str) -> None:
-    if not isinstance(record, dict):
-        raise WorkspaceError(f"{where} is not an object record (a JSON object).")
-    _check_size(record, where)
-    if record.get("category") is not None:
-        Category.from_json(record["category"], where)
-    _checked_quality(record.get("quality"), f"{where}: quality", WorkspaceError)
