@@ -46,7 +46,7 @@ stem = st.session_state[ui.state.REVIEW_STEM_KEY]
 ui.links.keep_in_url(photo_link)
 ui.links.copy_link(link_box)
 
-objects = workspace.objects(stem)
+objects = ui.workspace.photo_objects(workspace, stem)
 live = {o.obj: o for o in objects if o.status != "deleted"}
 object_key = f"rev_object_{stem}"
 if st.session_state.get("rev_added", (None,))[0] == stem:  # an object added on the last run: open it
@@ -64,7 +64,7 @@ if obj == 0:  # segment-folder's cut: re-cut from the automatic mask of its pres
     preset, class_index = pre.preset_from_record(entry.record)
 else:  # an imported or added object: refined from its first mask
     preset, class_index = pre.get_preset(pre.DEFAULT_PRESET), live[obj].class_index  # None: the top-1, when a figure needs it
-others = [workspace.load_mask(o) for o in live.values() if o.obj != obj]
+others = [ui.workspace.object_mask(workspace, o) for o in live.values() if o.obj != obj]
 st.caption(f"**{stem}** · object {obj}: {live[obj].label or '(no category)'} · version {entry.version} ({entry.status}) · "
            f"preset {preset.name} · quality {live[obj].quality if live[obj].quality is not None else '–'}")
 

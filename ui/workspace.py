@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from engine.images import ImageError
@@ -101,11 +102,27 @@ def demo_workspace():
 
 @st.cache_data(ttl=3, show_spinner=False)  # a few seconds: other sessions' saves show up soon
 def _queue(_workspace, root: str):
-    return _workspace.items()
+    return _workspace.items(include_deleted=True)
 
 
 def queue(workspace):
-    return _queue(workspace, str(workspace.root))
+    """The queue of objects, worst first (deleted ones left out)."""
+    return [i for i in _queue(workspace, str(workspace.root)) if i.status != "deleted"]
+
+
+def photo_objects(workspace, stem: str) -> list:
+    """The objects of one photo by id, deleted ones too, as the queue last read them."""
+    return sorted((i for i in _queue(workspace, str(workspace.root)) if i.stem == stem), key=lambda i: i.obj)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _object_mask(_workspace, root: str, stem: str, obj: int, version: int, _item) -> np.ndarray:
+    return frozen(_workspace.load_mask(_item))
+
+
+def object_mask(workspace, item) -> np.ndarray:
+    """The mask of the version ``item`` lists, read once (a version never changes), read-only."""
+    return _object_mask(workspace, str(workspace.root), item.stem, item.obj, item.version, item)
 
 
 def clear_queue() -> None:
