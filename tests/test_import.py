@@ -407,3 +407,15 @@ def test_an_unreadable_object_is_left_out_and_reported_and_a_reimport_adds_it_ag
     again = run_import(images, source, tmp_path / "space")
     assert (again["objects"], again["already_imported"]) == (1, 2)
     assert [o.label for o in space.objects("p0")] == ["person", "person", "dog"]
+
+
+def test_the_other_objects_are_drawn_as_outlines():
+    from engine.segmentation.masks import draw_outlines
+
+    square = np.zeros((9, 9), bool)
+    square[2:7, 2:7] = True  # 5×5: its outline is the 16 pixels of its border
+    drawn = draw_outlines(np.zeros((9, 9, 3), np.uint8), [square], colour=(255, 215, 0))
+    ring = square.copy()
+    ring[3:6, 3:6] = False
+    np.testing.assert_array_equal(drawn.any(2), ring)
+    assert (drawn[ring] == (255, 215, 0)).all() and ring.sum() == 16
