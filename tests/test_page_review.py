@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from engine.runs import coco
 from engine.runs import workspace as ws
 from engine.runs.demo_workspace import MARKER, demo_workspace_dir
 from tests.conftest import ROOT, finish_job, open_page
 from tests.test_page_links import notes, open_link
-from tests.test_workspace import edited, make_workspace
+from tests.test_workspace import BOX, H, W, edited, make_workspace, two_colour
 
 pytestmark = pytest.mark.slow
 
@@ -150,3 +153,93 @@ def test_a_demo_build_stopped_by_its_viewer_leaves_nothing_and_can_be_started_ag
     root = demo_workspace_dir()
     assert job.state == "cancelled" and not root.exists() and not list(root.parent.glob(".tmp-*"))
     assert any("demo build was stopped" in i.value for i in at.info) and at.button(key="rev_build_demo")
+
+
+# ------------------------------------------------------------------------------------------------ several objects
+@pytest.fixture
+def objects(tmp_path, monkeypatch):
+    """Photo "a": segment-folder's object 0 and two imported ones (person, dog; the dog the worst); photo "b": object 0."""
+    space = make_workspace(tmp_path, {"a": 0.9, "b": 0.5})
+    mask = space.load("a").mask_hw
+    person, dog = ws.Category("person", id=1), ws.Category("dog", id=2)
+    (tmp_path / "categories.json").write_text(json.dumps([person.to_json(), dog.to_json()]))
+    top = mask.copy()
+    top[mask.shape[0] // 2:] = False
+    space.add_object("a", mask_hw=top, category=person, status="imported", quality=0.3)
+    space.add_object("a", mask_hw=mask & ~top, category=dog, status="imported", quality=0.05)
+    monkeypatch.setenv("DEEP_INSIDE_WORKSPACE", str(tmp_path))
+    return space
+
+
+def chosen(at) -> int:
+    return at.selectbox(key=f"rev_object_{current(at)}").value
+
+
+def test_a_photo_lists_its_objects_and_opens_the_worst(objects):
+    at = open_link("pages/review.py", weights="random")
+    assert current(at) == "a" and chosen(at) == 2  # the dog: quality 0.05, the worst object of all
+    table = at.dataframe[1].value  # the photo's objects (the queue's table is the first)
+    assert list(table["object"]) == [0, 1, 2] and list(table["category"]) == ["class 285", "person", "dog"]
+    assert list(table["status"]) == ["automatic", "imported", "imported"]
+    assert list(table["area"]) == [o.area for o in objects.objects("a")]
+    assert "0 of 4 accepted" in at.get("progress")[0].proto.text
+    at.button(key="rev_accept").click().run()  # accept the dog: the next object in the queue opens, the person
+    assert not at.exception, at.exception
+    assert objects.load("a", obj=2).status == "accepted" and objects.load("a", obj=2).version == 1
+    assert (current(at), chosen(at)) == ("a", 1)
+    assert objects.load("a").status == "automatic"  # object 0 untouched
+
+
+def test_an_object_is_chosen_renamed_deleted_and_added(objects):
+    at = open_link("pages/review.py", weights="random")
+    at.selectbox(key="rev_object_a").set_value(1).run()
+    assert chosen(at) == 1 and any("object 1: person" in c.value for c in at.caption)
+    at.toggle(key="rev_category_open_a_1").set_value(True).run()
+    assert not at.exception, at.exception
+    names = at.selectbox(key="rev_category_a_1").options
+    assert names[0] == "a new name…" and len(names) == 1 + 5 + 2 + 995
+    assert names[6:8] == ["person (imported, id 1)", "dog (imported, id 2)"] and all("ImageNet n" in n for n in names[1:6])
+    at.text_input(key="rev_category_name_a_1").set_value("bicycle").run()
+    at.button(key="rev_set_category").click().run()
+    assert not at.exception, at.exception
+    renamed = objects.load("a", obj=1)
+    assert renamed.category == ws.Category("bicycle") and renamed.version == 1 and renamed.status == "refined"
+    at.button(key="rev_delete").click().run()
+    assert not at.exception, at.exception
+    assert objects.load("a", obj=1).status == "deleted" and objects.history("a", obj=1) == [0, 1, 2]
+    assert 1 not in at.selectbox(key="rev_object_a").options
+    at.button(key="rev_add").click().run()  # an empty start, to be clicked or boxed on the canvas
+    assert not at.exception, at.exception
+    assert [o.obj for o in objects.objects("a")] == [0, 1, 2, 3] and objects.load("a", obj=3).status == "added"
+    assert chosen(at) == 3 and objects.load("a", obj=3).mask_hw.sum() == 0
+
+
+def test_an_imported_photo_gets_a_second_object_from_the_cut_for_a_class_and_both_export(tmp_path, monkeypatch):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "segmentations").mkdir()
+    Image.fromarray(two_colour(H, W, BOX)).save(tmp_path / "images" / "p.png")
+    space = ws.open_workspace(tmp_path)
+    imported = np.zeros((H, W), bool)
+    imported[2:12, 2:15] = True
+    space.add_object("p", mask_hw=imported, category=ws.Category("person", id=1), image="p.png", status="imported")
+    monkeypatch.setenv("DEEP_INSIDE_WORKSPACE", str(tmp_path))
+    at = open_link("pages/review.py", weights="random")
+    assert (current(at), chosen(at)) == ("p", 1)
+    at.radio(key="rev_add_start").set_value("cut").run()
+    assert not at.exception, at.exception
+    wanted = at.selectbox(key="rev_add_class").value  # the photo's top-1 class index, offered first
+    at.button(key="rev_add").click().run()
+    assert not at.exception, at.exception
+    added = space.load("p", obj=2)
+    assert chosen(at) == 2 and added.status == "added" and added.mask_hw.any()
+    assert added.category.class_index == wanted and added.category.wnid
+    at.button(key="rev_accept").click().run()  # the new object, then the imported one
+    assert not at.exception, at.exception
+    at.selectbox(key="rev_object_p").set_value(1).run()
+    at.button(key="rev_accept").click().run()
+    assert [o.status for o in space.objects("p")] == ["accepted", "accepted"]
+    dataset = coco.export_coco(space)
+    areas = sorted((a["category_id"], a["area"]) for a in dataset["annotations"])
+    assert areas == [(1, int(imported.sum())), (2, int(added.mask_hw.sum()))]
+    assert dataset["categories"] == [{"id": 1, "name": "person"}, {"id": 2, "name": added.category.name, "supercategory": "imagenet",
+                                                                  "wnid": added.category.wnid}]

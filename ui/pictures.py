@@ -56,12 +56,16 @@ def picture(key: tuple, make: Callable[[], np.ndarray], *, caption: str) -> None
     st.image(_jpeg(key, make), caption=caption, width="stretch")
 
 
-def cut_picture(image: ImageInput, mask_hw: np.ndarray, bbox, *, caption: str) -> None:
-    """The photo with the background of ``mask_hw`` dimmed and its box drawn: the mask saved, drawn small."""
+def cut_picture(image: ImageInput, mask_hw: np.ndarray, bbox, *, caption: str, others_hw=()) -> None:
+    """The photo with the background of ``mask_hw`` dimmed and its box drawn: the mask saved, drawn small;
+    the outlines of ``others_hw`` (the photo's other objects) over it."""
     shown_hw = shown_shape(image)
     mask = fit(mask_hw, shown_hw)
-    picture(("cut", image.digest, shown_hw, digest_of(mask), bbox), lambda: masks.draw_result(
-        shown_photo(image, shown_hw), mask, fit_box(bbox, image.image_hwc.shape, shown_hw)), caption=caption)
+    others = [fit(m, shown_hw) for m in others_hw]
+    picture(("cut", image.digest, shown_hw, digest_of(mask), bbox, tuple(digest_of(m) for m in others)),
+            lambda: masks.draw_outlines(masks.draw_result(shown_photo(image, shown_hw), mask,
+                                                          fit_box(bbox, image.image_hwc.shape, shown_hw)), others),
+            caption=caption)
 
 
 def seeds_picture(image: ImageInput, seeds_hw: np.ndarray, *, caption: str) -> None:

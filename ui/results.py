@@ -145,27 +145,39 @@ def refined_cut(image: ImageInput, saliency, preset: presets.Preset, *, model: L
     the automatic mask, or from the box when a box is new. ``"recut"``: the preset's re-cut (``cached_cut``)."""
     if refine == "recut":
         return cached_cut(image.image_hwc, image.digest, saliency, preset, model=model, hand=hand, previous=automatic)
+    return _refined_with_history(image, model, hand, automatic.is_foreground_hw, automatic.seeds_hw,
+                                 repr((_saliency_key(image.digest, saliency, model), preset)))
+
+
+def refined_from(image: ImageInput, start_hw: np.ndarray | None, start_key: str, *, model: LoadedModel, hand: HandSeeds):
+    """The mask after the person's input ``hand`` from a given mask ``start_hw`` (an imported or saved object's;
+    None: an empty start, the first click the first input), named ``start_key`` (unique per object and version)."""
+    if start_hw is None or not start_hw.any():
+        start_hw, start_key = None, f"empty {start_key}"
+    return _refined_with_history(image, model, hand, start_hw, np.zeros(image.image_hwc.shape[:2], np.uint8), start_key)
+
+
+def _refined_with_history(image: ImageInput, model: LoadedModel, hand: HandSeeds, automatic_hw, automatic_seeds, automatic_key: str):
     photo = image.image_hwc
     seeds = np.zeros(photo.shape[:2], np.uint8) if hand.seeds_hw is None else hand.seeds_hw
-    automatic_key = repr((_saliency_key(image.digest, saliency, model), preset))
     history = st.session_state.setdefault(f"refine_history|{automatic_key}", [])  # (hand key, seeds, box, prior, result)
     for entry in history:
         if entry[0] == hand.key and entry[3] == hand.box_prior:
             return entry[4]  # this very input again (a rerun)
-    previous, previous_key, options = automatic.is_foreground_hw, "automatic", refinement.RefineOptions()
-    use_automatic = automatic.is_foreground_hw
+    previous, previous_key, options = automatic_hw, "automatic", refinement.RefineOptions()
+    use_automatic = automatic_hw
     for entry in reversed(history):
         if entry[2] == hand.box and entry[3] == hand.box_prior and refinement.continues(entry[1], seeds):
             previous, previous_key = entry[4].is_foreground_hw, entry[0]
             break
     else:
         if hand.box is not None:  # a new box: GrabCut from the box (Rother et al. 2004), or the saliency mask inside it
-            use_automatic = automatic.is_foreground_hw if hand.box_prior == "saliency" else None
+            use_automatic = automatic_hw if hand.box_prior == "saliency" else None
             previous, previous_key = refinement.box_start(photo.shape[:2], hand.box, use_automatic), f"box {hand.box} {hand.box_prior}"
             options = refinement.box_options(options)
     features = cached_pixel_features(model, image)
     result = _refined(photo, image.digest, features, model_key(model), seeds, hand.key, previous, previous_key, use_automatic,
-                      f"{automatic_key} {use_automatic is None}", automatic.seeds_hw, json.dumps(dataclasses.asdict(options)))
+                      f"{automatic_key} {use_automatic is None}", automatic_seeds, json.dumps(dataclasses.asdict(options)))
     history.append((hand.key, seeds, hand.box, hand.box_prior, result))
     del history[:-HISTORY]
     return result

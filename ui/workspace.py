@@ -2,7 +2,8 @@
 
 Owns: where the workspace comes from (``--workspace`` or ``DEEP_INSIDE_WORKSPACE``, never a page), the
 demo workspace's build (a ``ui.jobs`` run: it stops when its viewer leaves), the worst-first queue (refreshed
-every few seconds), a record's model. May import: engine, ``ui.state``, ``ui.images``, ``ui.model``, ``ui.jobs``.
+every few seconds), a record's model. May import: engine, ``ui.state``, ``ui.images``, ``ui.model``, ``ui.results``,
+``ui.jobs``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from engine.images import ImageError
@@ -21,9 +23,10 @@ from engine.models import (
     ModelLoadError,
 )
 from engine.stopping import check
-from ui.images import ImageInput, decode, demo_images
+from ui.images import ImageInput, decode, demo_images, frozen
 from ui.jobs import Run, start
 from ui.model import current_model, get_model
+from ui.results import cached_predict
 from ui.state import UI_WEIGHTS
 
 # ---------------------------------------------------------------- review workspace
@@ -127,11 +130,27 @@ def _demo_progress(job: Run) -> None:
 
 @st.cache_data(ttl=3, show_spinner=False)  # a few seconds: other sessions' saves show up soon
 def _queue(_workspace, root: str):
-    return _workspace.items()
+    return _workspace.items(include_deleted=True)
 
 
 def queue(workspace):
-    return _queue(workspace, str(workspace.root))
+    """The queue of objects, worst first (deleted ones left out)."""
+    return [i for i in _queue(workspace, str(workspace.root)) if i.status != "deleted"]
+
+
+def photo_objects(workspace, stem: str) -> list:
+    """The objects of one photo by id, deleted ones too, as the queue last read them."""
+    return sorted((i for i in _queue(workspace, str(workspace.root)) if i.stem == stem), key=lambda i: i.obj)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _object_mask(_workspace, root: str, stem: str, obj: int, version: int, _item) -> np.ndarray:
+    return frozen(_workspace.load_mask(_item))
+
+
+def object_mask(workspace, item) -> np.ndarray:
+    """The mask of the version ``item`` lists, read once (a version never changes), read-only."""
+    return _object_mask(workspace, str(workspace.root), item.stem, item.obj, item.version, item)
 
 
 def clear_queue() -> None:
@@ -150,6 +169,8 @@ def workspace_photo(path: Path) -> ImageInput:
 def record_model(record: dict) -> LoadedModel:
     """The model a segmentation was made with (its saliency must be recomputed by the same network);
     the sidebar's when that one cannot be loaded here."""
+    if "model" not in record:  # an imported or added object: no model made it
+        return current_model()
     name, weights = record.get("model", DEFAULT_MODEL), record.get("weights", "pretrained")
     if name in MODEL_NAMES and weights in UI_WEIGHTS:
         try:
@@ -157,3 +178,30 @@ def record_model(record: dict) -> LoadedModel:
         except ModelLoadError as exc:
             st.warning(f"{exc} Re-cutting with the sidebar's model instead.")
     return current_model()
+
+
+# ---------------------------------------------------------------- objects of a photo
+def object_name(item) -> str:
+    """How an object is named in the lists: its id, category, status and area."""
+    return f"#{item.obj} {item.label or '(no category)'} · {item.status} · {item.area} px"
+
+
+def box_image(image: ImageInput, bbox) -> ImageInput:
+    """The photo cut to an object's box (the whole photo when it has none), for the classifier's top-5."""
+    if bbox is None:
+        return image
+    x0, y0, x1, y1 = bbox
+    return ImageInput(f"{image.name} {bbox}", f"{image.digest} {bbox}", frozen(image.image_hwc[y0:y1, x0:x1].copy()))
+
+
+def category_choices(workspace, model: LoadedModel, image: ImageInput, bbox) -> list:
+    """An object's possible categories: the classifier's top-5 for its box first, then the imported
+    categories, then every other ImageNet class (each with its WordNet id)."""
+    from engine.models import imagenet_categories
+    from engine.runs.localisation import imagenet_wnids
+    from engine.runs.workspace import Category
+
+    names, wnids = imagenet_categories(), imagenet_wnids()
+    top = [p.index for p in cached_predict(model, box_image(image, bbox), top=5)]
+    imagenet = [Category(names[i], class_index=i, wnid=wnids[i]) for i in top + [i for i in range(len(names)) if i not in top]]
+    return imagenet[:5] + workspace.categories() + imagenet[5:]

@@ -146,6 +146,19 @@ def draw_result(image_hwc: np.ndarray, is_foreground_hw: np.ndarray, bbox, *, co
     return out
 
 
+def draw_outlines(image_hwc: np.ndarray, masks_hw, *, colour=(255, 215, 0)) -> np.ndarray:
+    """Display: each mask's outline (its pixels with a 4-neighbour outside it) drawn over the photo in ``colour``."""
+    out = np.array(image_hwc, dtype=np.uint8, copy=True)
+    for mask in masks_hw:
+        inside = np.array(mask, dtype=bool, copy=True)
+        inside[1:] &= mask[:-1]
+        inside[:-1] &= mask[1:]
+        inside[:, 1:] &= mask[:, :-1]
+        inside[:, :-1] &= mask[:, 1:]
+        out[mask & ~inside] = colour
+    return out
+
+
 def draw_seeds(image_hwc: np.ndarray, seeds_hw: np.ndarray, *, opacity: float = 0.75) -> np.ndarray:
     """Display: each seed pixel tinted with its code's colour over the photo."""
     rgba = colour_seeds(seeds_hw).astype(np.float32)
