@@ -146,8 +146,40 @@ def draw_result(image_hwc: np.ndarray, is_foreground_hw: np.ndarray, bbox, *, co
     return out
 
 
+MASK_COLOUR = (40, 220, 90)  # green: none of the seeds' colours, so both read on one picture
+MASK_OPACITY = 0.4  # the photo still shows through where the mask is (CVAT's and Label Studio's default looks alike)
+
+
+def mask_outline(is_foreground_hw: np.ndarray) -> np.ndarray:
+    """The mask's pixels with a 4-neighbour outside it (the photo's border is not outside: a mask that runs to
+    the edge is not outlined along it)."""
+    padded = np.pad(is_foreground_hw.astype(bool), 1, mode="edge")
+    inside = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return is_foreground_hw.astype(bool) & ~inside
+
+
+def draw_mask(image_hwc: np.ndarray, is_foreground_hw: np.ndarray, *, opacity: float = MASK_OPACITY,
+              colour=MASK_COLOUR) -> np.ndarray:
+    """Display: the mask filled with ``colour`` at ``opacity`` over the photo, its outline in ``colour``."""
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity is a fraction in [0, 1]; got {opacity}")
+    is_foreground = is_foreground_hw.astype(bool)
+    tint = np.asarray(colour, np.float32)
+    out = image_hwc.astype(np.float32)
+    out[is_foreground] = out[is_foreground] * (1 - opacity) + tint * opacity
+    out[mask_outline(is_foreground)] = tint
+    return out.round().astype(np.uint8)
+
+
 def draw_seeds(image_hwc: np.ndarray, seeds_hw: np.ndarray, *, opacity: float = 0.75) -> np.ndarray:
     """Display: each seed pixel tinted with its code's colour over the photo."""
     rgba = colour_seeds(seeds_hw).astype(np.float32)
     alpha = rgba[:, :, 3:] / 255.0 * opacity
     return (image_hwc * (1 - alpha) + rgba[:, :, :3] * alpha).round().astype(np.uint8)
+
+
+def draw_mask_with_seeds(image_hwc: np.ndarray, is_foreground_hw: np.ndarray | None, seeds_hw: np.ndarray, *,
+                         opacity: float = MASK_OPACITY) -> np.ndarray:
+    """Display, as the seed canvas shows it: the mask (``draw_mask``; None: none) with the seeds over it."""
+    shown = image_hwc if is_foreground_hw is None else draw_mask(image_hwc, is_foreground_hw, opacity=opacity)
+    return draw_seeds(shown, seeds_hw)
