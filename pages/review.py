@@ -58,11 +58,6 @@ def review(stem: str, entry, image: ui.images.ImageInput, preset: pre.Preset, cl
         st.rerun()  # a button here moved or saved: the queue, the progress and the photo above change too
     nav = st.container()  # filled below, once the strokes are known: accept / next / previous above the photo
     canvas_key = f"rev_{stem}_{entry.version}_{st.session_state.get('rev_reload', 0)}"
-    left, right = st.columns([3, 2])
-    with left:
-        hand = ui.canvas.seed_canvas(image, entry.seeds_hw, under_hw=saved_hand, under_key=f"{stem}/{entry.version}", key=canvas_key)
-    changed = hand.seeds_hw is not saved_hand and not np.array_equal(hand.seeds_hw, saved_hand)
-    mask, seeds, bbox = entry.mask_hw, entry.seeds_hw, saved_bbox
     model = ui.workspace.record_model(entry.record)
 
     def automatic_cut():
@@ -73,13 +68,22 @@ def review(stem: str, entry, image: ui.images.ImageInput, preset: pre.Preset, cl
         ui.results.cached_pixel_features(model, image)
         return automatic_cut()
 
-    if changed:
+    def edited(hand: ui.canvas.HandSeeds):
+        """(changed, mask, seeds, bbox) after ``hand``: the saved version's while the seeds are the saved ones."""
+        if hand.seeds_hw is saved_hand or np.array_equal(hand.seeds_hw, saved_hand):
+            return False, entry.mask_hw, entry.seeds_hw, saved_bbox
         saliency, base = automatic_cut()
         after = ui.results.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=base)
-        mask, seeds, bbox = after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's with the strokes over them
+        return True, after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's with the strokes over them
+
+    left, right = st.columns([3, 2])
+    with left:  # the canvas shows the mask its own input makes (edited, asked before the canvas is drawn)
+        hand = ui.canvas.seed_canvas(image, entry.seeds_hw, under_hw=saved_hand, under_key=f"{stem}/{entry.version}", key=canvas_key,
+                                     mask_of=lambda h: edited(h)[1], view_key="rev")
+    changed, mask, seeds, bbox = edited(hand)  # the same result again (this session's refinement history)
     with right:
-        ui.pictures.cut_picture(image, mask, bbox, caption=("Re-cut with your strokes" if changed else f"Version {entry.version}, as saved")
-                       + f": box {bbox}")
+        st.caption(("Re-cut with your strokes" if changed else f"Version {entry.version}, as saved")
+                   + f": box {bbox}, {int(mask.sum())} px ({mask.mean():.0%} of the photo), green on the canvas")
     if not changed:  # the map and the automatic cut a first stroke re-cuts from, made while the person looks
         ui.results.ahead(f"review cut {image.digest} {ui.model.model_key(model)} {preset}", ready_for_input)
 

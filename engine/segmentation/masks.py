@@ -180,6 +180,10 @@ def draw_seeds(image_hwc: np.ndarray, seeds_hw: np.ndarray, *, opacity: float = 
 
 def draw_mask_with_seeds(image_hwc: np.ndarray, is_foreground_hw: np.ndarray | None, seeds_hw: np.ndarray, *,
                          opacity: float = MASK_OPACITY) -> np.ndarray:
-    """Display, as the seed canvas shows it: the mask (``draw_mask``; None: none) with the seeds over it."""
-    shown = image_hwc if is_foreground_hw is None else draw_mask(image_hwc, is_foreground_hw, opacity=opacity)
-    return draw_seeds(shown, seeds_hw)
+    """Display, as the seed canvas shows it: the mask (``draw_mask``) with the hand seeds over it; without a
+    mask (None), every seed. The model's seeds are left off a mask: they cover most of a photo (the map's top
+    and bottom quantiles) and would hide it."""
+    if is_foreground_hw is None:
+        return draw_seeds(image_hwc, seeds_hw)
+    hand = np.where(np.isin(seeds_hw, HAND_CODES), seeds_hw, NONE).astype(np.uint8)
+    return draw_seeds(draw_mask(image_hwc, is_foreground_hw, opacity=opacity), hand)
