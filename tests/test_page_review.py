@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
+from engine.render import fit
 from engine.runs import workspace as ws
 from engine.runs.demo_workspace import MARKER, demo_workspace_dir
 from tests.conftest import ROOT, open_page
 from tests.test_page_links import notes, open_link
+from tests.test_page_segmentation import BackgroundSpy, canvas_background_url
 from tests.test_workspace import edited, make_workspace
 
 pytestmark = pytest.mark.slow
@@ -137,3 +140,18 @@ def test_the_coco_export_is_offered(workspace):
     labels = [b.label for b in at.get("download_button")]
     assert any("COCO" in label for label in labels)
     assert isinstance(workspace, ws.Workspace)
+
+
+def test_the_canvas_shows_the_saved_mask_and_the_seeds_alone_stay_chosen_from_photo_to_photo(workspace, monkeypatch):
+    spy = BackgroundSpy(monkeypatch)
+    at = open_page("pages/review.py")
+    assert current(at) == "b"
+    shown = spy.last()
+    assert np.array_equal(shown["mask"], fit(workspace.load("b").mask_hw, shown["shape"]))  # the saved mask, on the canvas
+    assert canvas_background_url(at) == shown["url"]
+    at.toggle(key="rev_show_mask").set_value(False).run()
+    assert spy.last()["mask"] is None
+    at.button(key="rev_next").click().run()
+    assert current(at) == "c" and spy.last()["mask"] is None  # the view's choice is kept on the next photo
+    at.toggle(key="rev_show_mask").set_value(True).run()
+    assert np.array_equal(spy.last()["mask"], fit(workspace.load("c").mask_hw, spy.last()["shape"]))

@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 import ui.canvas_frontend
 from tests.e2e.browser import (
+    after_background_changes,
     as_json,
     as_png,
     brush,
@@ -25,7 +26,6 @@ from tests.e2e.browser import (
     download,
     error_alert,
     expect_no_exception,
-    image_sources,
     open_page,
     settle,
     shot,
@@ -89,11 +89,7 @@ def test_painting_seeds_moves_the_mask_and_undo_restores_it(page, server):
     assert grown.sum() > shrunk.sum()
     shot(page, "segmentation_foreground_stroke")
 
-    before = image_sources(page)
-    page.get_by_role("button", name="Undo", exact=True).click()
-    page.wait_for_function("""(before) => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
-                              .map(i => i.src).join(' ') !== before""", arg=before, polling=200)
-    settle(page)
+    after_background_changes(page, lambda: page.get_by_role("button", name="Undo", exact=True).click())  # the mask on the canvas
     undone = _mask(page)
     assert (undone == shrunk).mean() > 0.999  # back to the mask after the background stroke
     expect(error_alert(page)).to_have_count(0)
