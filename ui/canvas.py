@@ -164,17 +164,18 @@ def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray
                       "automatic mask inside the box (worse on GrabCut's and Berkeley's photos: benchmarks/README.md). "
                       "Either way, outside the box is background. The last box drawn counts.")
         tool = dict(stroke_width=2, stroke_color=BOX_COLOUR, fill_color="rgba(0, 0, 0, 0)", drawing_mode="rect")
-    row = st.columns([2, 1, 2], vertical_alignment="center")
-    if row[0].button("Reset to automatic seeds", key=f"{key}_reset", help="Drop every stroke, click and box."):
+    if st.button("Reset to automatic seeds", key=f"{key}_reset", help="Drop every stroke, click and box."):
         state.pop(f"{key}_drawings_{round_}", None)
         round_ = state[f"{key}_canvas_round"] = round_ + 1
         drawings = state.setdefault(f"{key}_drawings_{round_}", {})
+    canvas_slot = st.empty()  # the canvas goes here, drawn last; the view's controls under it
+    view = st.columns([1, 2], vertical_alignment="center")
     view_key = view_key or key
-    show_mask = mask_of is not None and row[1].toggle("Mask", True, key=f"{view_key}_show_mask",
-                                                     help="The mask over the photo; off: the seeds alone.")
-    opacity = row[2].slider("Mask opacity", 0.0, 1.0, masks.MASK_OPACITY, 0.05, key=f"{view_key}_mask_opacity",
-                            disabled=not show_mask, label_visibility="collapsed",
-                            help="How much of the mask's colour covers the photo (its outline is always drawn).")
+    show_mask = mask_of is not None and view[0].toggle("Mask", True, key=f"{view_key}_show_mask",
+                                                      help="The mask over the photo; off: the seeds alone.")
+    opacity = view[1].slider("Mask opacity", 0.0, 1.0, masks.MASK_OPACITY, 0.05, key=f"{view_key}_mask_opacity",
+                             disabled=not show_mask, label_visibility="collapsed",
+                             help="How much of the mask's colour covers the photo (its outline is always drawn).")
     # A canvas gets its initial drawing once, when it mounts, and the very same one on every later run: a changed
     # initial_drawing makes the component redraw and send its value again (a rerun, and so on without end).
     live = state.get(f"{key}_live")  # (canvas key, initial drawing) of the canvas the last run drew
@@ -193,8 +194,9 @@ def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray
     shown_mask = fit(mask_of(hand), canvas_hw) if show_mask else None
     background = _canvas_background(image.digest, image, canvas_hw, digest_of(shown_seeds), shown_seeds,
                                     None if shown_mask is None else digest_of(shown_mask), shown_mask, round(opacity, 2))
-    st_canvas(background_image=background, width=CANVAS_WIDTH, height=height, return_image_data=mode == "brush",
-              initial_drawing=live[1], key=canvas_key, **tool)
+    with canvas_slot:
+        st_canvas(background_image=background, width=CANVAS_WIDTH, height=height, return_image_data=mode == "brush",
+                  initial_drawing=live[1], key=canvas_key, **tool)
     st.caption(("Green: the mask; red = your foreground seeds, blue = your background (hard constraints). Turn **Mask** "
                 "off to see the model's seeds too. " if show_mask else
                 "Seeds: orange = model foreground, light blue = model background (fit the colour models only); red = your "
