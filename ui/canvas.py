@@ -1,6 +1,8 @@
-"""The seed canvas: brush strokes, clicks and a box on the photo, read back as hand seeds.
+"""The seed canvas: brush strokes, clicks and a box on the photo, read back as hand seeds, with the mask they
+make drawn on it.
 
-Owns: ``seed_canvas`` (input modes, their controls, the drawing canvas), the decoding of the canvas's
+Owns: ``seed_canvas`` (input modes, their controls, the drawing canvas and its background: the current mask
+and the seeds over the photo, the mask's toggle and opacity), the decoding of the canvas's
 JSON into clicks and boxes, and ``HandSeeds`` at the photo's resolution. May import: engine,
 ``ui.images``, ``ui.pictures``, ``ui.canvas_frontend``.
 """
@@ -123,7 +125,8 @@ def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray
     canvas's background). The canvas reports an input ``CANVAS_REPORT_MS`` after mouse-up (``canvas_component``).
 
     The background is the photo with the mask ``mask_of(hand seeds)`` over it (filled and outlined, at an
-    opacity the person sets; a toggle shows the seeds alone) and ``seeds_hw`` on top. The canvas is drawn
+    opacity the person sets) and the hand seeds of ``seeds_hw`` on top; a toggle shows every seed alone
+    (``masks.draw_mask_with_seeds``). The canvas is drawn
     last: what it sent (the drawing that started this run) is read from the session state first, the seeds
     it says made, the mask asked for, and the canvas drawn with that mask, so the mask an input causes is on
     the canvas in the run the input started. Only the background changes then: the canvas keeps its key and
