@@ -68,13 +68,18 @@ def review(stem: str, entry, image: ui.images.ImageInput, preset: pre.Preset, cl
         ui.results.cached_pixel_features(model, image)
         return automatic_cut()
 
+    made = {}  # hand seeds' key -> what edited() said, this run (the canvas asks first, then the page)
+
     def edited(hand: ui.canvas.HandSeeds):
         """(changed, mask, seeds, bbox) after ``hand``: the saved version's while the seeds are the saved ones."""
-        if hand.seeds_hw is saved_hand or np.array_equal(hand.seeds_hw, saved_hand):
-            return False, entry.mask_hw, entry.seeds_hw, saved_bbox
-        saliency, base = automatic_cut()
-        after = ui.results.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=base)
-        return True, after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's with the strokes over them
+        if hand.key not in made:
+            if hand.seeds_hw is saved_hand or np.array_equal(hand.seeds_hw, saved_hand):
+                made[hand.key] = False, entry.mask_hw, entry.seeds_hw, saved_bbox
+            else:
+                saliency, base = automatic_cut()
+                after = ui.results.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=base)
+                made[hand.key] = True, after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's, the strokes over them
+        return made[hand.key]
 
     left, right = st.columns([3, 2])
     with left:  # the canvas shows the mask its own input makes (edited, asked before the canvas is drawn)
@@ -82,8 +87,9 @@ def review(stem: str, entry, image: ui.images.ImageInput, preset: pre.Preset, cl
                                      mask_of=lambda h: edited(h)[1], view_key="rev")
     changed, mask, seeds, bbox = edited(hand)  # the same result again (this session's refinement history)
     with right:
+        area = int(mask.sum())
         st.caption(("Re-cut with your strokes" if changed else f"Version {entry.version}, as saved")
-                   + f": box {bbox}, {int(mask.sum())} px ({mask.mean():.0%} of the photo), green on the canvas")
+                   + f": box {bbox}, {area} px ({area / mask.size:.0%} of the photo), green on the canvas")
     if not changed:  # the map and the automatic cut a first stroke re-cuts from, made while the person looks
         ui.results.ahead(f"review cut {image.digest} {ui.model.model_key(model)} {preset}", ready_for_input)
 
