@@ -78,6 +78,7 @@ def test_painting_seeds_moves_the_mask_and_undo_restores_it(page, server):
     shrunk = _mask(page)
     assert _band(shrunk, *across, half=1).mean() < 0.05  # hard background under the stroke
     assert shrunk.sum() < automatic.sum()
+    canvas.evaluate("el => el.scrollIntoView({block: 'center'})")  # the whole canvas in the picture (the README's)
     shot(page, "segmentation_background_stroke")
 
     outside = _background_band(shrunk, away_from=across[0][1])  # background now, not under the background stroke
