@@ -171,7 +171,6 @@ def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray
         state.pop(f"{key}_drawings_{round_}", None)
         round_ = state[f"{key}_canvas_round"] = round_ + 1
         drawings = state.setdefault(f"{key}_drawings_{round_}", {})
-    canvas_slot = st.empty()  # the canvas goes here, drawn last; the view's controls under it
     view = st.columns([1, 2], vertical_alignment="center")
     view_key = view_key or key
     show_mask = mask_of is not None and view[0].toggle("Mask", True, key=f"{view_key}_show_mask",
@@ -197,9 +196,8 @@ def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray
     shown_mask = fit(mask_of(hand), canvas_hw) if show_mask else None
     background = _canvas_background(image.digest, image, canvas_hw, digest_of(shown_seeds), shown_seeds,
                                     None if shown_mask is None else digest_of(shown_mask), shown_mask, round(opacity, 2))
-    with canvas_slot:
-        st_canvas(background_image=background, width=CANVAS_WIDTH, height=height, return_image_data=mode == "brush",
-                  initial_drawing=live[1], key=canvas_key, **tool)
+    st_canvas(background_image=background, width=CANVAS_WIDTH, height=height, return_image_data=mode == "brush",
+              initial_drawing=live[1], key=canvas_key, **tool)
     st.caption(("Green: the mask; red = your foreground seeds, blue = your background (hard constraints). Turn **Mask** "
                 "off to see the model's seeds too. " if show_mask else
                 "Seeds: orange = model foreground, light blue = model background (fit the colour models only); red = your "
