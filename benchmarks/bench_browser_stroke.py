@@ -23,15 +23,15 @@ Every time is taken by the page's own clock (``performance.now()``), from:
   new value: at once with ``ui.canvas_frontend.canvas_component``, 200 ms later with the stock component);
 - run starts: the app root's ``data-test-script-state`` turns ``running`` (a MutationObserver);
 - run ends: it turns ``notRunning`` again;
-- last delta: the last WebSocket message received before the mask is shown;
-- new mask on screen: the result ``<img>`` (found by its caption: "After edits" on the segmentation
-  page, "Re-cut with your strokes" / "Version N" on the review page) has a ``src`` different from the
-  one before mouse-up, ``img.decode()`` has resolved for it, and the next animation frame has begun
-  (``requestAnimationFrame``), i.e. the decoded picture is in the frame being painted;
-- picture fetch: the Resource Timing entry of that new ``src`` (request start to response end).
+- last delta: the last WebSocket message received before the mask is shown (the background travels in
+  the canvas's delta, as a data URL);
+- new mask on screen: the seed canvas's background (the photo with the mask drawn over it, on the
+  component's own ``<canvas>``) differs, pixel for pixel (a fingerprint of its pixels, taken in every
+  animation frame), from the one before mouse-up: found in a ``requestAnimationFrame`` callback, so it
+  is in the frame being painted. Until issue 27 this was a picture below the canvas ("After edits").
 
-A stroke that leaves the mask as it was shows no new ``src``: it is counted as "unchanged" (its run
-end is still reported) and left out of the mask-on-screen figures.
+A stroke that leaves the mask as it was leaves the background as it was: it is counted as "unchanged"
+(its run end is still reported) and left out of the mask-on-screen figures.
 
 Prints, per page and size, the median and the worst of each, and the load (``uptime``) before and
 after. Runs for minutes: run it alone on a quiet machine. ``--profile FOLDER`` also profiles every
@@ -56,7 +56,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.browser import settle  # noqa: E402
+from tests.e2e.browser import BACKGROUND_FINGERPRINT, settle  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, START_TIMEOUT_S, streamlit_server  # noqa: E402
 
 PHOTO = Path("/work/shared/data/interactive-dev/grabcut/images/llama.png")  # read from there, never copied here
@@ -66,12 +66,11 @@ STROKES = [((0.30, 0.42), (0.62, 0.42)), ((0.27, 0.62), (0.50, 0.62)), ((0.27, 0
            ((0.27, 0.82), (0.50, 0.82)), ((0.27, 0.92), (0.50, 0.92)), ((0.40, 0.50), (0.66, 0.50)),
            ((0.27, 0.56), (0.50, 0.56)), ((0.27, 0.67), (0.50, 0.67)), ((0.27, 0.77), (0.50, 0.77)),
            ((0.27, 0.87), (0.50, 0.87))]
-RESULT_CAPTIONS = {"segmentation": r"^After edits", "review": r"^(Re-cut with your strokes|Version \d+)"}
 
 # Installed before any page script: WebSocket traffic, mouse-ups and script-state changes with their times.
 PROBE = """
 (() => {
-  const bench = window.__bench = {sends: [], msgs: [], states: [], up: null, shown: null, shownSrc: null};
+  const bench = window.__bench = {sends: [], msgs: [], states: [], up: null, shown: null};
   const Original = window.WebSocket;
   class Hooked extends Original {
     constructor(...args) {
@@ -96,37 +95,24 @@ PROBE = """
     }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
   };
   watch();
-  // the result picture: the <img> of the st.image whose caption matches; '' when there is none
-  bench.resultImage = (pattern) => {
-    const re = new RegExp(pattern);
-    for (const el of document.querySelectorAll('[data-testid="stImage"], [data-testid="stImageContainer"]')) {
-      const caption = el.querySelector('[data-testid="stImageCaption"]') || el.parentElement?.querySelector('[data-testid="stImageCaption"]');
-      const img = el.querySelector('img');
-      if (img && caption && re.test(caption.textContent.trim())) return img;
-    }
-    return null;
-  };
-  // watch for a new src of the result picture, decoded and in a frame
-  bench.watchResult = (pattern) => {
-    const first = bench.resultImage(pattern);
-    const before = first ? first.src : '';
-    bench.shown = null; bench.shownSrc = null;
+  // the canvas's background: a fingerprint of its pixels ('' while there is no canvas)
+  bench.fingerprint = FINGERPRINT;
+  // watch for a new background, in the frame that paints it
+  bench.watchResult = () => {
+    const before = bench.fingerprint();
+    bench.shown = null;
     const token = bench.token = (bench.token || 0) + 1;
     const poll = () => {
       if (bench.token !== token || bench.shown !== null) return;
-      const img = bench.resultImage(pattern);
-      if (img && img.src && img.src !== before && bench.shownSrc === null) {
-        bench.shownSrc = img.src;
-        img.decode().catch(() => null).then(() => requestAnimationFrame(() => { bench.shown = performance.now(); }));
-        return;
-      }
+      const now = bench.fingerprint();
+      if (now !== '' && now !== before) { bench.shown = performance.now(); return; }
       requestAnimationFrame(poll);
     };
     requestAnimationFrame(poll);
     return before;
   };
 })();
-"""
+""".replace("FINGERPRINT", BACKGROUND_FINGERPRINT)
 
 
 # With --profile: a sitecustomize.py for the server that profiles each script run (cProfile in the script
@@ -191,10 +177,10 @@ def load() -> str:
 
 
 # ---------------------------------------------------------------- one measured action
-def measure(page, pattern: str, act, *, timeout_s: float = 120) -> dict:
+def measure(page, act, *, timeout_s: float = 120) -> dict:
     """Run ``act`` (which must set window.__bench.up, or leave it to a mouseup) and time what follows."""
     settle(page)
-    page.evaluate("(p) => window.__bench.watchResult(p)", pattern)
+    page.evaluate("() => window.__bench.watchResult()")
     page.evaluate("() => { window.__bench.up = null; }")
     act()
     page.wait_for_function("() => window.__bench.shown !== null", timeout=timeout_s * 1000, polling=50)
@@ -206,14 +192,11 @@ def measure(page, pattern: str, act, *, timeout_s: float = 120) -> dict:
       const running = after(b.states).find(([, s]) => s === 'running');
       const ended = running && b.states.find(([t, s]) => t >= running[0] && s === 'notRunning');
       const msgs = after(b.msgs).filter(([t]) => t <= shown);
-      const fetch = performance.getEntriesByName(b.shownSrc).slice(-1)[0];
       const runs = after(b.states).filter(([, s]) => s === 'running').length;
       return {
         report: sent ? sent[0] - up : null, start: running ? running[0] - up : null,
         end: ended ? ended[0] - up : null, last_delta: msgs.length ? msgs[msgs.length - 1][0] - up : null,
-        shown: shown - up, received_kb: msgs.reduce((s, [, n]) => s + n, 0) / 1024,
-        fetch: fetch ? fetch.responseEnd - fetch.startTime : null, fetch_kb: fetch ? fetch.encodedBodySize / 1024 : null,
-        runs,
+        shown: shown - up, received_kb: msgs.reduce((s, [, n]) => s + n, 0) / 1024, runs,
       };
     }""")
 
@@ -238,7 +221,7 @@ def paint(page, canvas, start, end) -> None:
     page.mouse.up()
 
 
-def strokes(page, pattern: str, count: int) -> list[dict]:
+def strokes(page, count: int) -> list[dict]:
     page.locator('[data-testid="stRadio"]').filter(has_text="Brush").get_by_text("background", exact=True).click()
     settle(page)
     canvas = page.locator("canvas.upper-canvas").first
@@ -246,7 +229,7 @@ def strokes(page, pattern: str, count: int) -> list[dict]:
     results = []
     for start, end in STROKES[:count]:
         try:
-            results.append(measure(page, pattern, lambda: paint(page, canvas, start, end), timeout_s=30))
+            results.append(measure(page, lambda: paint(page, canvas, start, end), timeout_s=30))
         except Exception:  # Playwright's TimeoutError: no new mask, the stroke changed nothing
             settle(page)
             results.append({"unchanged": True, **run_end_only(page)})
@@ -260,7 +243,7 @@ def upload(page, name: str, data: bytes) -> dict:
         page.evaluate("() => { window.__bench.up = performance.now(); }")
         file_input.set_input_files(files=[{"name": name, "mimeType": "image/png" if name.endswith(".png") else "image/jpeg",
                                            "buffer": data}])
-    return measure(page, RESULT_CAPTIONS["segmentation"], act, timeout_s=300)
+    return measure(page, act, timeout_s=300)
 
 
 def next_photo(page) -> dict:
@@ -269,13 +252,13 @@ def next_photo(page) -> dict:
     def act():
         page.evaluate("() => { window.__bench.up = performance.now(); }")
         button.click()
-    return measure(page, RESULT_CAPTIONS["review"], act, timeout_s=300)
+    return measure(page, act, timeout_s=300)
 
 
 # ---------------------------------------------------------------- report
 FIELDS = (("report", "mouse-up → canvas reports"), ("start", "mouse-up → run starts"), ("end", "mouse-up → run ends"),
           ("last_delta", "mouse-up → last delta received"), ("shown", "mouse-up → new mask on screen"),
-          ("fetch", "result picture fetch (ms)"), ("fetch_kb", "result picture (kB)"), ("received_kb", "WebSocket in (kB)"),
+          ("received_kb", "WebSocket in (kB)"),
           ("runs", "script runs"))
 
 
@@ -285,7 +268,7 @@ def summary(title: str, rows: list[dict]) -> None:
     for key, label in FIELDS:
         values = [r[key] for r in changed if r.get(key) is not None]
         if values:
-            unit = "" if key in ("fetch_kb", "received_kb", "runs") else " s"
+            unit = "" if key in ("received_kb", "runs") else " s"
             scale = 1 if unit == "" else 1000
             print(f"    {label:<36} median {statistics.median(values) / scale:8.3f}{unit}   worst {max(values) / scale:8.3f}{unit}")
 
@@ -337,12 +320,12 @@ def bench_size(browser, size: str, args) -> dict:
                     settle(page)
                     name, data = photo_bytes(size)
                     phase("segmentation upload", lambda: [upload(page, name, data)])
-                    phase("segmentation strokes", lambda: strokes(page, RESULT_CAPTIONS["segmentation"], args.strokes))
+                    phase("segmentation strokes", lambda: strokes(page, args.strokes))
                 if "review" in args.pages:
                     page.goto(f"{server.url}/review")
                     settle(page)
                     phase("review next", lambda: [next_photo(page) for _ in range(args.photos - 1)])
-                    phase("review strokes", lambda: strokes(page, RESULT_CAPTIONS["review"], args.strokes))
+                    phase("review strokes", lambda: strokes(page, args.strokes))
             finally:
                 context.close()
     for title, files in phases.items():

@@ -77,12 +77,6 @@ def review(stem: str, obj: int, entry, image: ui.images.ImageInput, preset: pre.
         st.rerun()  # a button here moved or saved: the queue, the progress and the photo above change too
     nav = st.container()  # filled below, once the strokes are known: accept / next / previous above the photo
     canvas_key = f"rev_{stem}_{obj}_{entry.version}_{st.session_state.get('rev_reload', 0)}"
-    left, right = st.columns([3, 2])
-    with left:
-        hand = ui.canvas.seed_canvas(image, entry.seeds_hw, under_hw=saved_hand, under_key=f"{stem}/{obj}/{entry.version}",
-                                     key=canvas_key)
-    changed = hand.seeds_hw is not saved_hand and not np.array_equal(hand.seeds_hw, saved_hand)
-    mask, seeds, bbox = entry.mask_hw, entry.seeds_hw, saved_bbox
 
     def automatic_cut():
         saliency = ui.results.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
@@ -92,17 +86,33 @@ def review(stem: str, obj: int, entry, image: ui.images.ImageInput, preset: pre.
         ui.results.cached_pixel_features(model, image)
         return automatic_cut() if obj == 0 else None
 
-    if changed and obj == 0:
-        saliency, base = automatic_cut()
-        after = ui.results.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=base)
-        mask, seeds, bbox = after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's with the strokes over them
-    elif changed:
-        start = workspace.load(stem, 0, obj=obj).mask_hw
-        after = ui.results.refined_from(image, start, f"{workspace.root} {stem} {obj}", model=model, hand=hand)
-        mask, seeds, bbox = after.is_foreground_hw, after.seeds_hw, after.bbox
+    made = {}  # hand seeds' key -> what edited() said, this run (the canvas asks first, then the page)
+
+    def edited(hand: ui.canvas.HandSeeds):
+        """(changed, mask, seeds, bbox) after ``hand``: the saved version's while the seeds are the saved ones."""
+        if hand.key not in made:
+            if hand.seeds_hw is saved_hand or np.array_equal(hand.seeds_hw, saved_hand):
+                made[hand.key] = False, entry.mask_hw, entry.seeds_hw, saved_bbox
+            elif obj == 0:  # segment-folder's object: re-cut from the automatic cut of its preset and class
+                saliency, base = automatic_cut()
+                after = ui.results.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=base)
+                made[hand.key] = True, after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's, the strokes over them
+            else:  # an imported or added object: refined from its first mask
+                start = workspace.load(stem, 0, obj=obj).mask_hw
+                after = ui.results.refined_from(image, start, f"{workspace.root} {stem} {obj}", model=model, hand=hand)
+                made[hand.key] = True, after.is_foreground_hw, after.seeds_hw, after.bbox
+        return made[hand.key]
+
+    left, right = st.columns([3, 2])
+    with left:  # the canvas shows the mask its own input makes (edited, asked before the canvas is drawn)
+        hand = ui.canvas.seed_canvas(image, entry.seeds_hw, under_hw=saved_hand, under_key=f"{stem}/{obj}/{entry.version}",
+                                     key=canvas_key, mask_of=lambda h: edited(h)[1], view_key="rev", outlines_hw=others)
+    changed, mask, seeds, bbox = edited(hand)  # the same result again (this session's refinement history)
     with right:
-        ui.pictures.cut_picture(image, mask, bbox, others_hw=others, caption=(
-            "Re-cut with your strokes" if changed else f"Version {entry.version}, as saved") + f": box {bbox}")
+        area = int(mask.sum())
+        st.caption(("Re-cut with your strokes" if changed else f"Version {entry.version}, as saved")
+                   + f": box {bbox}, {area} px ({area / mask.size:.0%} of the photo), green on the canvas"
+                   + ("; the photo's other objects outlined in yellow" if others else ""))
     if not changed:  # the map and the automatic cut a first stroke re-cuts from, made while the person looks
         ui.results.ahead(f"review cut {image.digest} {ui.model.model_key(model)} {preset} {obj == 0}", ready_for_input)
 

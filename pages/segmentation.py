@@ -139,32 +139,35 @@ if before.seeds_promoted:
 @st.fragment
 def refine(image: ui.images.ImageInput, saliency, preset: pre.Preset, before, resumed, resumed_key, restored: bool) -> None:
     """The canvas and everything drawn from the cut after the strokes: a stroke reruns this, not the page."""
+    refine_with = st.selectbox("Refinement", list(ui.results.REFINEMENTS), format_func=ui.results.REFINEMENTS.get, key="seg_refine",
+                               help="How the mask follows your input. The automatic mask (before any input) is the paper's §3.2 "
+                                    "either way; see benchmarks/README.md for clicks-to-IoU on GrabCut and Berkeley.")
+
+    def cut_after(hand: ui.canvas.HandSeeds):
+        if not hand.any():
+            return before
+        return ui.results.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=before, refine=refine_with)
+
     left, right = st.columns([2, 3])
     with left:
         shown_hw = ui.pictures.shown_shape(image)
         ui.pictures.picture(("saliency", image.digest, saliency.class_index, saliency.views, saliency.method, ui.model.model_key(model), shown_hw),
                    lambda: blend(ui.pictures.shown_photo(image, shown_hw), colourise(fit(saliency.saliency_hw, shown_hw)), 0.6),
                    caption=f"{saliency.method} saliency for “{saliency.label}”")
-    with right:
+    with right:  # the canvas shows the mask its own input makes (cut_after, asked before the canvas is drawn)
         hand = ui.canvas.seed_canvas(image, before.seeds_hw if resumed is None else seg.merge_seeds(before.seeds_hw, resumed),
-                              under_hw=resumed, under_key=resumed_key, key="seg")
-    refine_with = st.selectbox("Refinement", list(ui.results.REFINEMENTS), format_func=ui.results.REFINEMENTS.get, key="seg_refine",
-                               help="How the mask follows your input. The automatic mask (before any input) is the paper's §3.2 "
-                                    "either way; see benchmarks/README.md for clicks-to-IoU on GrabCut and Berkeley.")
-    after = before
-    if hand.any():
-        after = ui.results.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=before, refine=refine_with)
-    elif refine_with == "interactive":  # the features a first click needs, made while the person looks at the mask
+                                     under_hw=resumed, under_key=resumed_key, key="seg", mask_of=lambda h: cut_after(h).is_foreground_hw)
+    after = cut_after(hand)  # the same result again (this session's refinement history, or the cut's cache)
+    if not hand.any() and refine_with == "interactive":  # the features a first click needs, made while the person looks at the mask
         ui.results.ahead(f"features {image.digest} {ui.model.model_key(model)}", lambda: ui.results.cached_pixel_features(model, image))
 
     shown = st.columns(3)
-    with shown[0]:
-        ui.pictures.seeds_picture(image, after.seeds_hw, caption="Seeds (model and yours)")
-    for column, (title, cut_) in zip(shown[1:], ((f"Before edits{' (as saved)' if restored else ''}", before), ("After edits", after))):
+    titled = ((f"Before edits{' (as saved)' if restored else ''}", before), ("After edits", after))
+    for column, (title, cut_) in zip(shown[:2], titled, strict=True):
         with column:
             ui.pictures.cut_picture(image, cut_.is_foreground_hw, cut_.bbox, caption=f"{title}: box {cut_.bbox}")
     area = after.area
-    st.caption(f"After edits: box {after.bbox}, {area} px ({area / after.is_foreground_hw.size:.0%} of the photo)")
+    shown[2].caption(f"After edits: box {after.bbox}, {area} px ({area / after.is_foreground_hw.size:.0%} of the photo)")
 
     truth = st.file_uploader("Ground-truth mask (optional, PNG: non-zero = object)", type=["png"], key="seg_truth")
     if truth is not None:

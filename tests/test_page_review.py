@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.render import fit
 from engine.runs import coco
 from engine.runs import workspace as ws
 from engine.runs.demo_workspace import MARKER, demo_workspace_dir
 from tests.conftest import ROOT, finish_job, open_page
 from tests.test_page_links import notes, open_link
+from tests.test_page_segmentation import BackgroundSpy, canvas_background_url
 from tests.test_workspace import BOX, H, W, edited, make_workspace, two_colour
 
 pytestmark = pytest.mark.slow
@@ -243,3 +245,18 @@ def test_an_imported_photo_gets_a_second_object_from_the_cut_for_a_class_and_bot
     assert areas == [(1, int(imported.sum())), (2, int(added.mask_hw.sum()))]
     assert dataset["categories"] == [{"id": 1, "name": "person"}, {"id": 2, "name": added.category.name, "supercategory": "imagenet",
                                                                   "wnid": added.category.wnid}]
+
+
+def test_the_canvas_shows_the_saved_mask_and_the_seeds_alone_stay_chosen_from_photo_to_photo(workspace, monkeypatch):
+    spy = BackgroundSpy(monkeypatch)
+    at = open_page("pages/review.py")
+    assert current(at) == "b"
+    shown = spy.last()
+    assert np.array_equal(shown["mask"], fit(workspace.load("b").mask_hw, shown["shape"]))  # the saved mask, on the canvas
+    assert canvas_background_url(at) == shown["url"]
+    at.toggle(key="rev_show_mask").set_value(False).run()
+    assert spy.last()["mask"] is None
+    at.button(key="rev_next").click().run()
+    assert current(at) == "c" and spy.last()["mask"] is None  # the view's choice is kept on the next photo
+    at.toggle(key="rev_show_mask").set_value(True).run()
+    assert np.array_equal(spy.last()["mask"], fit(workspace.load("c").mask_hw, spy.last()["shape"]))

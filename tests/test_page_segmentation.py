@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui.canvas
+import ui.results
+from engine.render import fit
 from engine.segmentation import cut as seg
 from engine.segmentation import masks
 from tests.conftest import open_page
@@ -78,3 +81,51 @@ def test_a_segment_folder_result_opens_on_the_page_with_the_same_mask(tmp_path, 
     assert at.selectbox(key="seg_preset").value == record["preset"]
     shown = [c.value for c in at.caption if c.value.startswith("After edits")]
     assert len(shown) == 1 and shown[0].startswith(f"After edits: box {tuple(record['bbox'])}, {record['area']} px"), shown
+
+
+class BackgroundSpy:
+    """Records every call of the canvas's cached background (``ui.canvas._canvas_background``) and what it gave."""
+
+    def __init__(self, monkeypatch):
+        self.calls: list[tuple[tuple, str]] = []
+        real = ui.canvas._canvas_background
+
+        def spy(*args):
+            url = real(*args)
+            self.calls.append((args, url))
+            return url
+        monkeypatch.setattr(ui.canvas, "_canvas_background", spy)
+
+    def last(self) -> dict:
+        (_, _, shape_hw, _, seeds, _, mask, opacity, *outlines), url = self.calls[-1]
+        return {"shape": shape_hw, "seeds": seeds, "mask": mask, "opacity": opacity, "url": url,
+                "outlines": outlines[1] if outlines else ()}
+
+
+def canvas_background_url(at) -> str:
+    """The background the page gave its canvas component (the component's data, as the browser gets it)."""
+    [canvas] = at.get("bidi_component")
+    field = canvas.proto.WhichOneof("data")
+    return json.loads(canvas.proto.mixed.json if field == "mixed" else canvas.proto.json)["backgroundImageURL"]
+
+
+def test_the_canvas_background_carries_the_mask_and_the_toggle_shows_the_seeds_alone(monkeypatch):
+    cuts = []
+    real_cut = ui.results.cached_cut
+    monkeypatch.setattr(ui.results, "cached_cut", lambda *a, **k: cuts.append(real_cut(*a, **k)) or cuts[-1])
+    spy = BackgroundSpy(monkeypatch)
+    at = segmentation_page()
+    shown = spy.last()
+    assert shown["shape"] == (341, 512)  # the canvas's own pixels: 512 wide, the cat's 451×300 aspect
+    automatic = cuts[-1].is_foreground_hw
+    assert shown["mask"] is not None and np.array_equal(shown["mask"], fit(automatic, shown["shape"]))
+    assert 0 < shown["mask"].mean() < 1 and shown["opacity"] == masks.MASK_OPACITY
+    assert canvas_background_url(at) == shown["url"]  # what the canvas was given
+
+    at.slider(key="seg_mask_opacity").set_value(0.7).run()
+    assert spy.last()["opacity"] == 0.7 and np.array_equal(spy.last()["mask"], shown["mask"])
+    at.toggle(key="seg_show_mask").set_value(False).run()
+    assert not at.exception, at.exception
+    alone = spy.last()
+    assert alone["mask"] is None and np.array_equal(alone["seeds"], fit(cuts[-1].seeds_hw, shown["shape"]))  # every seed
+    assert canvas_background_url(at) == alone["url"] != shown["url"]

@@ -404,3 +404,30 @@ def test_box_rules():
     assert seg.bounding_box(seg.keep_object(mask, rule="peak", peak_hw=(0, 11))) == (6, 5, 11, 9)  # peak outside: largest
     with pytest.raises(ValueError, match="box rule"):
         seg.keep_object(mask, rule="biggest")
+
+
+def test_the_canvas_picture_fills_and_outlines_the_mask_and_draws_the_seeds_over_it():
+    photo = np.full((4, 5, 3), 100, np.uint8)
+    mask = np.zeros((4, 5), bool)
+    mask[0:3, 1:4] = True  # a 3×3 block against the top border
+    seeds = np.zeros((4, 5), np.uint8)
+    seeds[1, 2] = seg.HAND_FOREGROUND  # inside the mask, not on its outline
+    seeds[3, 0] = seg.HAND_BACKGROUND  # outside the mask
+    seeds[0, 2] = seg.AUTO_FOREGROUND  # the model's: not drawn over a mask
+    drawn = masks.draw_mask_with_seeds(photo, mask, seeds, opacity=0.5)
+    green, fill = (40, 220, 90), (70, 160, 95)  # fill: (100 + green) / 2
+    # the outline is the block's pixels with a neighbour outside it; its top row runs along the photo's edge,
+    # so of the block only (0, 2) and (1, 2) are inside; (1, 2) carries a seed
+    expected = np.full((4, 5, 3), 100, np.uint8)
+    for y, x in [(0, 1), (0, 3), (1, 1), (1, 3), (2, 1), (2, 2), (2, 3)]:
+        expected[y, x] = green
+    expected[0, 2] = fill
+    expected[1, 2] = (209, 70, 54)  # red (255, 40, 40) at 0.75 over the fill: 0.25 * fill + 0.75 * red, rounded
+    expected[3, 0] = (48, 108, 216)  # blue (30, 110, 255) at 0.75 over the photo's 100
+    assert np.array_equal(drawn, expected), drawn
+    alone = masks.draw_mask_with_seeds(photo, None, seeds)  # the toggle's "seeds alone": today's picture
+    assert np.array_equal(alone, masks.draw_seeds(photo, seeds))  # every seed, the model's too
+    assert tuple(alone[0, 2]) == (216, 152, 70)  # orange (255, 170, 60) at 0.75 over 100 (152.5: to even)
+    assert (alone[0:3, 1:4][seeds[0:3, 1:4] == 0] == 100).all()  # no trace of the mask
+    with pytest.raises(ValueError, match="opacity"):
+        masks.draw_mask(photo, mask, opacity=1.5)

@@ -1,20 +1,24 @@
-"""The seed canvas: brush strokes, clicks and a box on the photo, read back as hand seeds.
+"""The seed canvas: brush strokes, clicks and a box on the photo, read back as hand seeds, with the mask they
+make drawn on it.
 
-Owns: ``seed_canvas`` (input modes, their controls, the drawing canvas), the decoding of the canvas's
+Owns: ``seed_canvas`` (input modes, their controls, the drawing canvas and its background: the current mask
+and the seeds over the photo, the mask's toggle and opacity), the decoding of the canvas's
 JSON into clicks and boxes, and ``HandSeeds`` at the photo's resolution. May import: engine,
 ``ui.images``, ``ui.pictures``, ``ui.canvas_frontend``.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from engine.images import encode_jpeg
-from engine.render import display_shape, fit
+from engine.render import fit
 from engine.segmentation import clicks, masks
 from engine.segmentation import refine as refinement
 from engine.segmentation.cut import HAND_BACKGROUND, HAND_FOREGROUND, NONE, merge_seeds
@@ -53,11 +57,15 @@ def _hex(code: int) -> str:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _canvas_background(digest: str, _image: ImageInput, shape_hw: tuple[int, int], seeds_key: str, _seeds: np.ndarray) -> str:
-    """The canvas's background as a data URL (the component would PNG-encode an image on every rerun)."""
-    import base64
-
-    drawn = masks.draw_seeds(shown_photo(_image, shape_hw), _seeds)
+def _canvas_background(digest: str, _image: ImageInput, shape_hw: tuple[int, int], seeds_key: str, _seeds: np.ndarray,
+                       mask_key: str | None = None, _mask: np.ndarray | None = None, opacity: float = masks.MASK_OPACITY,
+                       outlines_key: str = "", _outlines: tuple = ()) -> str:
+    """The canvas's background as a data URL (the component would PNG-encode an image on every rerun): the photo
+    at ``shape_hw`` with ``_mask`` over it (None: the seeds alone), ``_seeds`` on top, and the ``_outlines``
+    (the photo's other objects) in yellow; named by what it shows."""
+    drawn = masks.draw_mask_with_seeds(shown_photo(_image, shape_hw), _mask, _seeds, opacity=opacity)
+    if _outlines:
+        drawn = masks.draw_outlines(drawn, _outlines)
     return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(drawn, quality=PICTURE_QUALITY)).decode("ascii")
 
 
@@ -113,12 +121,22 @@ def canvas_box(json_data: dict | None, scale: tuple[float, float], shape_hw: tup
 
 
 def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray | None, key: str,
-                under_key: str | None = None) -> HandSeeds:
+                under_key: str | None = None, mask_of: Callable[[HandSeeds], np.ndarray] | None = None,
+                view_key: str | None = None, outlines_hw=()) -> HandSeeds:
     """The input mode (brush strokes, clicks, a box), its controls, reset, and the drawing canvas over the
-    photo with ``seeds_hw`` drawn on it; returns the hand seeds at the photo's resolution over ``under_hw``
-    (named ``under_key``; its digest when not given). Each mode keeps its drawing when another is used
-    (the others' seeds are drawn on the canvas's background). The background is sent once per photo and
-    seeds; the canvas reports an input ``CANVAS_REPORT_MS`` after mouse-up (``canvas_component``)."""
+    photo; returns the hand seeds at the photo's resolution over ``under_hw`` (named ``under_key``; its digest
+    when not given). Each mode keeps its drawing when another is used (the others' seeds are drawn on the
+    canvas's background). The canvas reports an input ``CANVAS_REPORT_MS`` after mouse-up (``canvas_component``).
+
+    The background is the photo with the mask ``mask_of(hand seeds)`` over it (filled and outlined, at an
+    opacity the person sets) and the hand seeds of ``seeds_hw`` on top; a toggle shows every seed alone
+    (``masks.draw_mask_with_seeds``). The canvas is drawn
+    last: what it sent (the drawing that started this run) is read from the session state first, the seeds
+    it says made, the mask asked for, and the canvas drawn with that mask, so the mask an input causes is on
+    the canvas in the run the input started. Only the background changes then: the canvas keeps its key and
+    its initial drawing, and a new background sends nothing back. ``view_key`` names the view's controls (mask
+    shown, opacity), kept across canvases of other keys (the review page's photos); ``key`` when not given.
+    ``outlines_hw``: masks outlined in yellow on the background (the photo's other objects, on the review page)."""
     import streamlit_drawable_canvas as sdc
     from streamlit_drawable_canvas import st_canvas
 
@@ -158,10 +176,13 @@ def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray
         state.pop(f"{key}_drawings_{round_}", None)
         round_ = state[f"{key}_canvas_round"] = round_ + 1
         drawings = state.setdefault(f"{key}_drawings_{round_}", {})
-    canvas_hw = display_shape(photo.shape, 2 * max(CANVAS_WIDTH, height))  # sharp on a 2× screen
-    others = _combine(photo.shape[:2], under_hw, under_key, {m: d for m, d in drawings.items() if m != mode}, state.get(f"{key}_box_prior"))
-    shown_under = seeds_hw if others.seeds_hw is None or others.seeds_hw is under_hw else merge_seeds(seeds_hw, others.seeds_hw)
-    shown_seeds = fit(shown_under, canvas_hw)
+    view = st.columns([1, 2], vertical_alignment="center")
+    view_key = view_key or key
+    show_mask = mask_of is not None and view[0].toggle("Mask", True, key=f"{view_key}_show_mask",
+                                                      help="The mask over the photo; off: the seeds alone.")
+    opacity = view[1].slider("Mask opacity", 0.0, 1.0, masks.MASK_OPACITY, 0.05, key=f"{view_key}_mask_opacity",
+                             disabled=not show_mask, label_visibility="collapsed",
+                             help="How much of the mask's colour covers the photo (its outline is always drawn).")
     # A canvas gets its initial drawing once, when it mounts, and the very same one on every later run: a changed
     # initial_drawing makes the component redraw and send its value again (a rerun, and so on without end).
     live = state.get(f"{key}_live")  # (canvas key, initial drawing) of the canvas the last run drew
@@ -170,28 +191,47 @@ def seed_canvas(image: ImageInput, seeds_hw: np.ndarray, *, under_hw: np.ndarray
     canvas_key = f"{key}_canvas_{mode}_{round_}_{sub_round}"
     if live is None or live[0] != canvas_key:
         live = state[f"{key}_live"] = (canvas_key, (drawings.get(mode) or (None,))[0])
-    result = st_canvas(background_image=_canvas_background(image.digest, image, canvas_hw, digest_of(shown_seeds), shown_seeds),
-                       width=CANVAS_WIDTH, height=height, return_image_data=mode == "brush", initial_drawing=live[1],
-                       key=canvas_key, **tool)
-    st.caption("Seeds: orange = model foreground, light blue = model background (fit the colour models only); "
-               "red = your foreground, blue = your background (hard constraints). Undo, redo and clear are on the canvas toolbar.")
-    json_data = result.json_data if result is not None else None
-    if json_data is not None and json_data.get("objects"):
-        if mode == "brush":
-            png = result.image_bytes
-            if png is not None:  # None right after a remount (the drawing is redrawn, its pixels not yet sent)
-                drawing_key = hashlib.md5(png).hexdigest()
-                drawings["brush"] = (json_data, (drawing_key, png))
-        elif mode == "clicks":
-            drawings["clicks"] = (json_data, canvas_clicks(json_data, scale))
-        else:
-            drawings["box"] = (json_data, canvas_box(json_data, scale, photo.shape[:2]))
-    elif json_data is not None and mode in drawings:
-        drawings.pop(mode)  # cleared on the canvas's toolbar
+    _read_drawing(state.get(canvas_key), mode, drawings, scale, photo.shape[:2])  # what the canvas sent: this run's cause
+    hand = _combine(photo.shape[:2], under_hw, under_key, drawings, state.get(f"{key}_box_prior", "box"))
+
+    canvas_hw = (height, CANVAS_WIDTH)  # the background canvas has no retina scaling: more pixels are dropped there
+    others = _combine(photo.shape[:2], under_hw, under_key, {m: d for m, d in drawings.items() if m != mode}, state.get(f"{key}_box_prior"))
+    shown_under = seeds_hw if others.seeds_hw is None or others.seeds_hw is under_hw else merge_seeds(seeds_hw, others.seeds_hw)
+    shown_seeds = fit(shown_under, canvas_hw)
+    shown_mask = fit(mask_of(hand), canvas_hw) if show_mask else None
+    outlines = tuple(fit(m, canvas_hw) for m in outlines_hw)
+    background = _canvas_background(image.digest, image, canvas_hw, digest_of(shown_seeds), shown_seeds,
+                                    None if shown_mask is None else digest_of(shown_mask), shown_mask, round(opacity, 2),
+                                    " ".join(digest_of(m) for m in outlines), outlines)
+    st_canvas(background_image=background, width=CANVAS_WIDTH, height=height, return_image_data=mode == "brush",
+              initial_drawing=live[1], key=canvas_key, **tool)
+    st.caption(("Green: the mask; red = your foreground seeds, blue = your background (hard constraints). Turn **Mask** "
+                "off to see the model's seeds too. " if show_mask else
+                "Seeds: orange = model foreground, light blue = model background (fit the colour models only); red = your "
+                "foreground, blue = your background (hard constraints). ") + "Undo, redo and clear are on the canvas toolbar.")
     if mode == "clicks":
         undo_slot.button("Undo last click", key=f"{key}_undo_click", on_click=_undo_click, args=(key, round_, scale),
                          disabled=not drawings.get("clicks", (None, ()))[1], icon=":material/undo:")
-    return _combine(photo.shape[:2], under_hw, under_key, drawings, state.get(f"{key}_box_prior", "box"))
+    return hand
+
+
+def _read_drawing(sent: dict | None, mode: str, drawings: dict, scale: tuple[float, float], shape_hw: tuple[int, int]) -> None:
+    """Keep in ``drawings`` what the canvas of ``mode`` last sent (its session-state value: {"drawing": {"raw": json,
+    "data": PNG data URL or None}, ...}; None before its first run)."""
+    drawing = (sent or {}).get("drawing") or {}
+    json_data = drawing.get("raw")
+    if json_data is not None and json_data.get("objects"):
+        if mode == "brush":
+            data_url = drawing.get("data")
+            if data_url is not None:  # None right after a remount (the drawing is redrawn, its pixels not yet sent)
+                png = base64.b64decode(data_url.split(";base64,", 1)[1])
+                drawings["brush"] = (json_data, (hashlib.md5(png).hexdigest(), png))
+        elif mode == "clicks":
+            drawings["clicks"] = (json_data, canvas_clicks(json_data, scale))
+        else:
+            drawings["box"] = (json_data, canvas_box(json_data, scale, shape_hw))
+    elif json_data is not None and mode in drawings:
+        drawings.pop(mode)  # cleared on the canvas's toolbar
 
 
 def _undo_click(key: str, round_: int, scale: tuple[float, float]) -> None:

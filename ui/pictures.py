@@ -1,7 +1,7 @@
 """Pictures drawn in a page column: the photo at display size and overlays, encoded once per content.
 
 Owns: the display size, the shrunk photo (made once per photo and size), JPEG pictures keyed by what
-they are drawn from, and the mask and seeds pictures. May import: engine, ``ui.images``.
+they are drawn from, and the mask picture. May import: engine, ``ui.images``.
 """
 from __future__ import annotations
 
@@ -65,13 +65,6 @@ def cut_picture(image: ImageInput, mask_hw: np.ndarray, bbox, *, caption: str, o
     picture(("cut", image.digest, shown_hw, digest_of(mask), bbox, tuple(digest_of(m) for m in others)),
             lambda: masks.draw_outlines(masks.draw_result(shown_photo(image, shown_hw), mask,
                                                           fit_box(bbox, image.image_hwc.shape, shown_hw)), others),
-            caption=caption)
-
-
-def seeds_picture(image: ImageInput, seeds_hw: np.ndarray, *, caption: str) -> None:
-    shown_hw = shown_shape(image)
-    seeds = fit(seeds_hw, shown_hw)
-    picture(("seeds", image.digest, shown_hw, digest_of(seeds)), lambda: masks.draw_seeds(shown_photo(image, shown_hw), seeds),
             caption=caption)
 
 

@@ -107,17 +107,60 @@ def brush(page, name: str) -> None:
 
 
 def stroke(page, canvas_box, start, end) -> None:
-    """Drag the mouse from ``start`` to ``end`` (fractions of the canvas) with the button down."""
+    """Drag the mouse from ``start`` to ``end`` (fractions of the canvas) with the button down; return once the
+    canvas's background (the mask) has changed and the page has settled."""
     x0, y0 = canvas_box["x"] + start[0] * canvas_box["width"], canvas_box["y"] + start[1] * canvas_box["height"]
     x1, y1 = canvas_box["x"] + end[0] * canvas_box["width"], canvas_box["y"] + end[1] * canvas_box["height"]
-    before = image_sources(page)
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move(x1, y1, steps=20)
-    page.mouse.up()
-    # the canvas sends the drawing at mouse-up (ui.canvas_frontend.canvas_component); the server redraws the seed image
-    page.wait_for_function("""(before) => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
-                              .map(i => i.src).join(' ') !== before""", arg=before, polling=200)
+
+    def drag():
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x1, y1, steps=20)
+        page.mouse.up()
+    # the canvas sends the drawing at mouse-up (ui.canvas_frontend.canvas_component); the server redraws the mask on it
+    after_background_changes(page, drag)
+
+
+# The canvas's background (the photo, the mask, the seeds) is drawn by the component on a canvas element of its own,
+# in the component's shadow root; a fingerprint of its pixels (FNV-1a over every third byte) tells when it changed.
+_FIND_BACKGROUND = """() => {
+    const find = (root) => {
+        const hit = root.querySelector('canvas.dc-background-canvas');
+        if (hit) return hit;
+        for (const el of root.querySelectorAll('*')) if (el.shadowRoot) { const found = find(el.shadowRoot); if (found) return found; }
+        return null;
+    };
+    const canvas = find(document);
+    return canvas && canvas.width ? canvas : null;
+}"""
+BACKGROUND_FINGERPRINT = f"""() => {{
+    const c = ({_FIND_BACKGROUND})();
+    if (!c) return '';
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let h = 2166136261;
+    for (let i = 0; i < data.length; i += 3) h = Math.imul(h ^ data[i], 16777619);
+    return c.width + 'x' + c.height + ':' + (h >>> 0);
+}}"""
+
+
+def canvas_background(page) -> np.ndarray | None:
+    """The seed canvas's background as the browser drew it (RGB, at the canvas's own pixels), or None."""
+    import base64
+
+    url = page.evaluate(f"() => {{ const c = ({_FIND_BACKGROUND})(); return c ? c.toDataURL('image/png') : null; }}")
+    return None if url is None else np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"))
+
+
+def background_fingerprint(page) -> str:
+    return page.evaluate(BACKGROUND_FINGERPRINT)
+
+
+def after_background_changes(page, action, timeout_ms: int = 60_000) -> None:
+    """Do ``action``, wait until the canvas's background has changed, then until the page has settled."""
+    before = background_fingerprint(page)
+    action()
+    page.wait_for_function(f"(before) => {{ const now = ({BACKGROUND_FINGERPRINT})(); return now !== '' && now !== before; }}",
+                           arg=before, polling=100, timeout=timeout_ms)
     settle(page)
 
 

@@ -1,9 +1,12 @@
-"""Click and box modes on the segmentation page, in a real browser (issue 17).
+"""Click and box modes on the segmentation page, in a real browser (issue 17), and the mask on the canvas
+(issue 27).
 
 A negative click inside the automatic mask removes the region around it, not only the clicked disc;
 "Undo last click" brings the automatic mask back exactly; a positive click outside the mask adds
 the clicked place. A box dragged around part of the photo leaves nothing of the mask outside it.
-The mask is read from the page's own "Mask (PNG)" download, at the photo's resolution.
+The mask is read from the page's own "Mask (PNG)" download, at the photo's resolution. The canvas's
+background, read back from the browser's own canvas element, carries that mask before and after a click,
+and the toggle shows the seeds alone.
 """
 from __future__ import annotations
 
@@ -12,7 +15,21 @@ import pytest
 from playwright.sync_api import expect
 from scipy import ndimage
 
-from tests.e2e.browser import as_png, download, error_alert, expect_no_exception, image_sources, open_page, settle, shot
+from engine.images import load_image
+from engine.render import fit
+from engine.segmentation import masks
+from tests.e2e.browser import (
+    after_background_changes,
+    as_png,
+    canvas_background,
+    download,
+    error_alert,
+    expect_no_exception,
+    open_page,
+    settle,
+    shot,
+)
+from tests.e2e.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 DISC = np.pi * 5 ** 2  # a click's disc at the photo's resolution (engine.segmentation.clicks.RADIUS)
@@ -29,12 +46,8 @@ def _radio(page, group: str, option: str) -> None:
 
 
 def _after(page, action) -> None:
-    """Do ``action`` and wait until the page has redrawn its pictures after it."""
-    before = image_sources(page)
-    action()
-    page.wait_for_function("""(before) => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
-                              .map(i => i.src).join(' ') !== before""", arg=before, polling=200)
-    settle(page)
+    """Do ``action`` and wait until the canvas shows the mask after it."""
+    after_background_changes(page, action)
 
 
 def _deepest(region: np.ndarray) -> tuple[int, int]:
@@ -113,3 +126,53 @@ def test_a_box_leaves_nothing_of_the_mask_outside_it(page, server):
     expect(error_alert(page)).to_have_count(0)
     expect_no_exception(page)
     shot(page, "refinement_box")
+
+
+def _mask_on_canvas(page, photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mask the canvas's background shows, read back pixel by pixel: a pixel is in the mask when it is nearer
+    the photo tinted with the mask's colour (``masks.draw_mask``'s fill) than the photo; and the canvas's size."""
+    shown = canvas_background(page).astype(float)
+    small = fit(photo, shown.shape[:2]).astype(float)
+    tinted = masks.draw_mask(small.astype(np.uint8), np.ones(shown.shape[:2], bool), opacity=masks.MASK_OPACITY).astype(float)
+    return np.abs(shown - tinted).sum(-1) < np.abs(shown - small).sum(-1), shown
+
+
+def _agreement(on_canvas: np.ndarray, mask: np.ndarray, seeds: np.ndarray) -> float:
+    """How much of the canvas's mask is ``mask`` (at the canvas's size), away from the seeds drawn over it and
+    from the mask's edges (the outline, JPEG's blur)."""
+    from scipy import ndimage
+
+    expected = fit(mask, on_canvas.shape)
+    readable = (fit(seeds, on_canvas.shape) == 0) & ~ndimage.binary_dilation(
+        ndimage.binary_dilation(expected) & ~ndimage.binary_erosion(expected), iterations=2)
+    return float((on_canvas == expected)[readable].mean())
+
+
+def test_the_mask_is_drawn_on_the_canvas_and_changes_there_after_a_click(page, server):
+    photo = load_image((ROOT / "assets" / "cat.jpg").read_bytes())
+    open_page(page, server.url, "segmentation")
+    automatic = _mask(page)
+    seeds = np.asarray(as_png(download(page, "Seed map (PNG)")))
+    first, shown = _mask_on_canvas(page, photo)
+    assert shown.shape[1] == 512  # the canvas's own pixels (ui.canvas.CANVAS_WIDTH): the background is encoded at that size
+    assert first.mean() > 0.05 and _agreement(first, automatic, seeds) > 0.98  # the automatic mask, on the canvas
+
+    _radio(page, "Input", "Clicks")
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.scroll_into_view_if_needed()
+    _radio(page, "Click", "not the object")
+    _click(page, canvas, _deepest(automatic), automatic.shape)  # returns once the canvas's background has changed
+    removed = _mask(page)
+    assert (automatic & ~removed).sum() > 10 * DISC
+    clicked, _ = _mask_on_canvas(page, photo)
+    seeds = np.asarray(as_png(download(page, "Seed map (PNG)")))
+    assert _agreement(clicked, removed, seeds) > 0.98  # the new mask, on the canvas itself
+    assert _agreement(clicked, automatic, seeds) < 0.97  # ... not the one before the click
+    shot(page, "refinement_mask_on_canvas")
+
+    toggle = page.locator('[data-testid="stCheckbox"]').filter(has_text="Mask")
+    after_background_changes(page, lambda: toggle.locator("label").click())
+    alone, _ = _mask_on_canvas(page, photo)
+    assert _agreement(alone, np.zeros_like(removed), seeds) > 0.98  # the seeds alone: no mask drawn
+    expect(error_alert(page)).to_have_count(0)
+    expect_no_exception(page)

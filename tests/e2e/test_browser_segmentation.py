@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 import ui.canvas_frontend
 from tests.e2e.browser import (
+    after_background_changes,
     as_json,
     as_png,
     brush,
@@ -25,7 +26,6 @@ from tests.e2e.browser import (
     download,
     error_alert,
     expect_no_exception,
-    image_sources,
     open_page,
     settle,
     shot,
@@ -78,6 +78,7 @@ def test_painting_seeds_moves_the_mask_and_undo_restores_it(page, server):
     shrunk = _mask(page)
     assert _band(shrunk, *across, half=1).mean() < 0.05  # hard background under the stroke
     assert shrunk.sum() < automatic.sum()
+    canvas.evaluate("el => el.scrollIntoView({block: 'center'})")  # the whole canvas in the picture (the README's)
     shot(page, "segmentation_background_stroke")
 
     outside = _background_band(shrunk, away_from=across[0][1])  # background now, not under the background stroke
@@ -89,11 +90,7 @@ def test_painting_seeds_moves_the_mask_and_undo_restores_it(page, server):
     assert grown.sum() > shrunk.sum()
     shot(page, "segmentation_foreground_stroke")
 
-    before = image_sources(page)
-    page.get_by_role("button", name="Undo", exact=True).click()
-    page.wait_for_function("""(before) => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
-                              .map(i => i.src).join(' ') !== before""", arg=before, polling=200)
-    settle(page)
+    after_background_changes(page, lambda: page.get_by_role("button", name="Undo", exact=True).click())  # the mask on the canvas
     undone = _mask(page)
     assert (undone == shrunk).mean() > 0.999  # back to the mask after the background stroke
     expect(error_alert(page)).to_have_count(0)
@@ -162,8 +159,8 @@ def test_on_a_12_mp_photo_the_downloads_keep_its_size_and_the_picture_shown_is_t
 
     data, photo = _phone_photo()
     open_page(page, server.url, "segmentation")
-    upload(page, "phone.jpg", data)
-    settle(page)
+    # the new photo is on the canvas (the demo's caption and mask stay on screen until its first run has ended)
+    after_background_changes(page, lambda: upload(page, "phone.jpg", data), timeout_ms=300_000)
     expect(caption(page, re.compile(r"^After edits: box"))).to_be_visible()
     canvas = page.locator("canvas.upper-canvas").first
     canvas.scroll_into_view_if_needed()
