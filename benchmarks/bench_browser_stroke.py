@@ -222,6 +222,8 @@ def paint(page, canvas, start, end) -> None:
 
 
 def strokes(page, count: int) -> list[dict]:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.locator('[data-testid="stRadio"]').filter(has_text="Brush").get_by_text("background", exact=True).click()
     settle(page)
     canvas = page.locator("canvas.upper-canvas").first
@@ -230,7 +232,7 @@ def strokes(page, count: int) -> list[dict]:
     for start, end in STROKES[:count]:
         try:
             results.append(measure(page, lambda: paint(page, canvas, start, end), timeout_s=30))
-        except Exception:  # Playwright's TimeoutError: no new mask, the stroke changed nothing
+        except PlaywrightTimeout:  # no new mask: the stroke changed nothing
             settle(page)
             results.append({"unchanged": True, **run_end_only(page)})
     return results

@@ -224,13 +224,13 @@ def main(sessions: int = 12, rounds: int = 2) -> None:
                 detail.append(f"round {r + 1} Home first/all: " + ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(*home[:2])))
                 detail.append(f"round {r + 1} saliency first/all: " + ", ".join(
                     f"{link.removeprefix('saliency?')} {a:.2f}/{b:.2f}" for link, a, b in zip(links, *saliency[:2])))
-                memory.append((f"peak during saliency", peak.stop()))
+                memory.append(("peak during saliency", peak.stop()))
                 memory.append((f"after round {r + 1}", rss_bytes(server.pid)))
         finally:
             chromium.close()
         log = server.log.read_text(errors="replace")
     print(f"machine: {os.uname().machine}, {os.cpu_count()} cores; load average (1 min) {' → '.join(f'{v:.1f}' for v in load)}")
-    print(f"| what | first picture, median | p95 | all pictures, median | p95 | errors on the pages |")
+    print("| what | first picture, median | p95 | all pictures, median | p95 | errors on the pages |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(f"server log: {log_errors(log)} error or traceback lines")

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine  # noqa: E402
-from benchmarks.common import seconds as _seconds
+from benchmarks.common import seconds as _seconds  # noqa: E402
 from engine.attribution.methods import integrate_gradients, make_baseline, noise_sigma, smoothgrad  # noqa: E402
 from engine.images import load_image  # noqa: E402
 from engine.models import load_model  # noqa: E402

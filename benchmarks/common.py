@@ -4,8 +4,8 @@ from __future__ import annotations
 import io
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -59,4 +59,5 @@ def machine() -> str:
     import platform
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {device}, {torch.get_num_threads()} threads"
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {device}, "
+            f"{torch.get_num_threads()} threads")

@@ -109,7 +109,8 @@ def sampler(gpu) -> None:
     rel = float((ours - theirs).norm() / theirs.norm())
     check("bilinear_sample = grid_sample (grad, CUDA, 64×248²); repeat bitwise", rel < 1e-5 and torch.equal(ours, again),
           f"rel {rel:.1e}; {'same' if torch.equal(ours, again) else 'DIFFERS'}")
-    t_ours, t_theirs = median_seconds(lambda: fwd_bwd(bilinear_sample), repeats=10), median_seconds(lambda: fwd_bwd(_grid_sample), repeats=10)
+    t_ours = median_seconds(lambda: fwd_bwd(bilinear_sample), repeats=10)
+    t_theirs = median_seconds(lambda: fwd_bwd(_grid_sample), repeats=10)
     row("scale/rotate fwd+bwd 64×248²: bilinear_sample | grid_sample", f"{t_ours * 1000:6.2f} ms | {t_theirs * 1000:6.2f} ms")
 
 
@@ -122,7 +123,8 @@ def checks(gpu, cpu) -> None:
     classes = [1, 130, 285, 954]
     result = run(gpu, "paper", classes, 100)
     top = png_top1(gpu, result)
-    check("paper preset PNGs top-1 (goldfish, flamingo, cat, banana)", top == classes, f"{top} scores {np.round(result.final_scores, 1).tolist()}")
+    check("paper preset PNGs top-1 (goldfish, flamingo, cat, banana)", top == classes,
+          f"{top} scores {np.round(result.final_scores, 1).tolist()}")
     # rounding differs with the batch size and the ascent amplifies it: compare outcomes, not pixels
     single = [run(gpu, "paper", [c], 100) for c in classes]
     top = [png_top1(gpu, r)[0] for r in single]
@@ -215,7 +217,9 @@ def numerics(gpu, cpu) -> None:
         return g.double().cpu()
 
     ref = grad(ref64, batch.double())
-    rel = lambda g: float((g - ref).norm() / ref.norm())
+    def rel(g):
+        return float((g - ref).norm() / ref.norm())
+
     row("gradient, CPU fp32 vs float64", f"info: rel {rel(grad(cpu.module, batch)):.1e}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -252,7 +256,7 @@ def main() -> None:
     for name in sys.argv[1:] or list(parts):
         try:
             parts[name](gpu)
-        except Exception:
+        except Exception:  # noqa: BLE001  (a report: one part's failure is printed, the other parts still run)
             traceback.print_exc()
             FAILED.append(name)
     print("\n" + machine())

@@ -33,7 +33,8 @@ def threshold_boxes(image_hwc, maps, *, preset, level):
         region = pre.normalised_map(m, preset) >= level
         labels, n = ndimage.label(region)
         if n == 0:
-            boxes.append(None); continue
+            boxes.append(None)
+            continue
         sizes = ndimage.sum(region, labels, range(1, n + 1))
         ys, xs = np.nonzero(labels == 1 + int(np.argmax(sizes)))
         boxes.append((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
@@ -55,7 +56,8 @@ class Product(SaliencyLocaliser):
         grads = compute_saliencies(self.model, image_hwc, list(classes), views="full", method="gradient")
         out = []
         for c, g in zip(cams, grads):
-            a = np.maximum(c.saliency_hw, 0); a = a / max(a.max(), 1e-12)
+            a = np.maximum(c.saliency_hw, 0)
+            a = a / max(a.max(), 1e-12)
             b = pre.normalised_map(g.saliency_hw, dataclasses.replace(G, smoothing=0.02))
             out.append((c.class_index, a * b))
         return out

@@ -85,8 +85,10 @@ def make_figure(rows, *, caption: str, title: str = "", panel_height: int = PANE
     for row in built:
         for panel in row:
             image = panel.image_hwc
-            if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and min(image.shape[:2]) > 0):
-                raise ValueError(f"A panel is a uint8 (H, W, 3) image; got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}.")
+            if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+                    and min(image.shape[:2]) > 0):
+                raise ValueError(f"A panel is a uint8 (H, W, 3) image; got {getattr(image, 'dtype', type(image))} "
+                                 f"{getattr(image, 'shape', '')}.")
     return Figure(built, caption, title, panel_height)
 
 

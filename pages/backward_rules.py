@@ -10,7 +10,8 @@ from engine.figures import make_figure
 from engine.models import LoadedModel
 from engine.render import colourise, display_shape, fit
 
-TITLES = {"gradient": "Gradient (this paper)", "deconvnet": "DeconvNet (Zeiler & Fergus)", "guided": "Guided backprop (Springenberg et al.)"}
+TITLES = {"gradient": "Gradient (this paper)", "deconvnet": "DeconvNet (Zeiler & Fergus)",
+          "guided": "Guided backprop (Springenberg et al.)"}
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -82,4 +83,5 @@ ui.downloads.figure_downloads(lambda: make_figure(
     caption=f"Simonyan et al. 2013, §4: gradient, DeconvNet and guided backprop differ only in the backward rule through a "
             f"ReLU. Top: max-abs maps of class {target} “{model.categories[target]}”. Bottom: the strongest unit of "
             f"{layer.name} ({layer.kind}) channel {found.channel} sent back to the pixels by each rule (grey is zero). "
-            f"Model {ui.model.model_caption(model)}; photo {image.name}."), f"{ui.downloads.stem(image)}_{target}_rules", key="rules_figure")
+            f"Model {ui.model.model_caption(model)}; photo {image.name}."), f"{ui.downloads.stem(image)}_{target}_rules",
+                              key="rules_figure")

@@ -72,10 +72,12 @@ def preset_links(preset):
     for name in (f.name for f in dataclasses.fields(base) if f.name != "steps"):
         value, key = getattr(base, name), f"cv_{preset}_{name}"
         if isinstance(value, tuple):
-            links += [ui.links.UrlParam(f"{name}_{end}", f"{key}_{end}", ui.links.number_in(0.01, 100.0), dump=ui.links.number_text, default=float(v))
+            links += [ui.links.UrlParam(f"{name}_{end}", f"{key}_{end}", ui.links.number_in(0.01, 100.0), dump=ui.links.number_text,
+                                        default=float(v))
                       for end, v in zip(("low", "high"), value)]
         else:
-            links.append(ui.links.UrlParam(name, key, knob_parser(base, name), dump=ui.links.number_text if type(value) in (int, float) else str,
+            links.append(ui.links.UrlParam(name, key, knob_parser(base, name), dump=ui.links.number_text if type(value) in (int,
+                                                                                                                            float) else str,
                                      default=value))
     return links
 
@@ -124,7 +126,8 @@ def knob(name, value, preset):
     if name in CHOICES:
         return st.selectbox(name, CHOICES[name], index=CHOICES[name].index(value), key=key)
     if isinstance(value, tuple):
-        return tuple(st.number_input(f"{name} ({end})", value=float(v), format="%g", key=f"{key}_{end}") for end, v in zip(("low", "high"), value))
+        return tuple(st.number_input(f"{name} ({end})", value=float(v), format="%g", key=f"{key}_{end}")
+                     for end, v in zip(("low", "high"), value))
     return st.number_input(name, value=value, format=None if isinstance(value, int) else "%g", key=key)
 
 
@@ -233,7 +236,8 @@ curves = go.Figure()
 for i, label in enumerate(result.labels):
     curves.add_scatter(y=result.scores[:, i], name=f"S_c {label}")
     curves.add_scatter(y=result.probabilities[:, i], name=f"p {label}", yaxis="y2", line=dict(dash="dot"))
-curves.update_layout(xaxis_title="step", yaxis_title="class score S_c", yaxis2=dict(title="probability", overlaying="y", side="right", range=[0, 1]), height=320)
+curves.update_layout(xaxis_title="step", yaxis_title="class score S_c", yaxis2=dict(title="probability", overlaying="y", side="right",
+                                                                                    range=[0, 1]), height=320)
 st.plotly_chart(curves, key="cv_curves")
 
 if preset != "paper" and st.toggle("Paper vs this preset, side by side (first class, same seed)", key="cv_compare"):

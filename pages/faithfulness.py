@@ -17,7 +17,8 @@ from engine.render import colourise
 
 STEP_CHOICES = {224: "224 px (the protocol: 224 steps, slow on CPU)", 896: "896 px (56 steps)", 3584: "3584 px (14 steps)"}
 IG_STEPS = (ADAPTIVE, 8, 16, 32, 64, 128, 256)  # adaptive: 32, 64, ... until complete within 5%
-CHECKS_LINK = (ui.links.UrlParam("methods", "faith_methods", ui.links.list_of(ui.links.one_of(tuple(METHODS))), dump=ui.links.list_text, default=list(DEFAULT_METHODS)),
+CHECKS_LINK = (ui.links.UrlParam("methods", "faith_methods", ui.links.list_of(ui.links.one_of(tuple(METHODS))), dump=ui.links.list_text,
+                                 default=list(DEFAULT_METHODS)),
                ui.links.UrlParam("stages", "faith_stages", ui.links.number_in(1, 12, int), default=6),
                ui.links.UrlParam("step", "faith_step", ui.links.one_of(tuple(STEP_CHOICES), int), default=896),
                ui.links.run_param("faith_link_run"))
@@ -152,7 +153,8 @@ if check is not None:
         """Adebayo et al.'s layout: a row per method, the trained model's map, then each randomised stage."""
         photo = centre(model, key, image.image_hwc, image.digest)
         rows = [[(photo, f"{method}: centre view"), *((colourise(m), f"{stage} · ρ {rho:.2f}".replace("nan", "–"))
-                                                      for m, stage, rho in zip(check.maps[method], check.stages, check.correlations[method]))]
+                                                      for m, stage, rho in zip(check.maps[method], check.stages,
+                                                                               check.correlations[method]))]
                 for method in methods]
         scores = "; ".join(f"{r.method}: deletion AUC {r.deletion_auc:.3f}, insertion AUC {r.insertion_auc:.3f}" for r in results)
         return make_figure(rows, panel_height=160, caption=(

@@ -66,7 +66,8 @@ with downloads[0]:
     ui.downloads.download("Overlay (PNG)", lambda: encode_png(blend(image.image_hwc, colourise(result.saliency_hw), opacity)),
                 f"{name}_overlay.png", "image/png", key="dl_overlay")
 with downloads[1]:
-    ui.downloads.download("Heat map (PNG)", lambda: encode_png(colourise(result.saliency_hw)), f"{name}_heat.png", "image/png", key="dl_heat")
+    ui.downloads.download("Heat map (PNG)", lambda: encode_png(colourise(result.saliency_hw)), f"{name}_heat.png", "image/png",
+                          key="dl_heat")
 with downloads[2]:
     ui.downloads.npy_download("Raw map (.npy, float32 H×W)", result.saliency_hw, f"{name}.npy", key="dl_npy")
 ui.downloads.figure_downloads(lambda: make_figure(

@@ -48,11 +48,13 @@ def knob_links(base: pre.Preset):
         return check
 
     return (ui.links.UrlParam("views", "seg_views", checked("views", ui.links.one_of(VIEWS, int)), default=base.views),
-            *(ui.links.UrlParam(k, f"seg_{k}", checked(k, ui.links.number_in(0.0, 1.0)), dump=ui.links.number_text, default=getattr(base, k))
+            *(ui.links.UrlParam(k, f"seg_{k}", checked(k, ui.links.number_in(0.0, 1.0)), dump=ui.links.number_text,
+                                default=getattr(base, k))
               for k in ("fg", "bg")),
-            ui.links.UrlParam("iterations", "seg_iterations", checked("iterations", ui.links.number_in(1, 10, int)), dump=ui.links.number_text,
-                        default=base.iterations),
-            ui.links.UrlParam("gamma", "seg_gamma", checked("gamma", ui.links.number_in(0.0, 1000.0)), dump=ui.links.number_text, default=base.gamma))
+            ui.links.UrlParam("iterations", "seg_iterations", checked("iterations", ui.links.number_in(1, 10, int)),
+                              dump=ui.links.number_text, default=base.iterations),
+            ui.links.UrlParam("gamma", "seg_gamma", checked("gamma", ui.links.number_in(0.0, 1000.0)), dump=ui.links.number_text,
+                              default=base.gamma))
 
 
 st.title("Weakly supervised segmentation")
@@ -151,9 +153,10 @@ def refine(image: ui.images.ImageInput, saliency, preset: pre.Preset, before, re
     left, right = st.columns([2, 3])
     with left:
         shown_hw = ui.pictures.shown_shape(image)
-        ui.pictures.picture(("saliency", image.digest, saliency.class_index, saliency.views, saliency.method, ui.model.model_key(model), shown_hw),
-                   lambda: blend(ui.pictures.shown_photo(image, shown_hw), colourise(fit(saliency.saliency_hw, shown_hw)), 0.6),
-                   caption=f"{saliency.method} saliency for “{saliency.label}”")
+        ui.pictures.picture(
+            ("saliency", image.digest, saliency.class_index, saliency.views, saliency.method, ui.model.model_key(model), shown_hw),
+            lambda: blend(ui.pictures.shown_photo(image, shown_hw), colourise(fit(saliency.saliency_hw, shown_hw)), 0.6),
+            caption=f"{saliency.method} saliency for “{saliency.label}”")
     with right:  # the canvas shows the mask its own input makes (cut_after, asked before the canvas is drawn)
         hand = ui.canvas.seed_canvas(image, before.seeds_hw if resumed is None else seg.merge_seeds(before.seeds_hw, resumed),
                                      under_hw=resumed, under_key=resumed_key, key="seg", mask_of=lambda h: cut_after(h).is_foreground_hw)
@@ -181,16 +184,19 @@ def refine(image: ui.images.ImageInput, saliency, preset: pre.Preset, before, re
     name = f"{ui.downloads.stem(image)}_{saliency.class_index}_segmentation"
     downloads = st.columns(3)
     with downloads[0]:
-        ui.downloads.download("Mask (PNG)", lambda: encode_png(after.is_foreground_hw.astype(np.uint8) * 255), f"{name}_mask.png", "image/png",
-                    key="seg_dl_mask")
+        ui.downloads.download("Mask (PNG)", lambda: encode_png(after.is_foreground_hw.astype(np.uint8) * 255), f"{name}_mask.png",
+                              "image/png", key="seg_dl_mask")
     with downloads[1]:
-        ui.downloads.download("Seed map (PNG)", lambda: masks.encode_seed_map(after.seeds_hw), f"{name}_seeds.png", "image/png", key="seg_dl_seeds")
+        ui.downloads.download("Seed map (PNG)", lambda: masks.encode_seed_map(after.seeds_hw), f"{name}_seeds.png", "image/png",
+                              key="seg_dl_seeds")
     with downloads[2]:
         ui.downloads.download("Box, settings and mask (JSON, COCO RLE)", lambda: json.dumps(pre.segmentation_record(
             after, class_index=saliency.class_index, label=saliency.label, model=model.name, weights=model.weights,
             preset=preset), indent=2), f"{name}.json", "application/json", key="seg_dl_json")
-    ui.downloads.figure_downloads(lambda: ui.downloads.cut_figure(image, saliency, after.is_foreground_hw, after.bbox, seeds_hw=after.seeds_hw, caption=ui.downloads.cut_caption(
-        model, saliency, preset, after.bbox, after.area, photo=image.name, note=" Red and blue: seeds painted by hand." if hand.any() else "")),
+    note = " Red and blue: seeds painted by hand." if hand.any() else ""
+    ui.downloads.figure_downloads(lambda: ui.downloads.cut_figure(
+        image, saliency, after.is_foreground_hw, after.bbox, seeds_hw=after.seeds_hw,
+        caption=ui.downloads.cut_caption(model, saliency, preset, after.bbox, after.area, photo=image.name, note=note)),
         name, key="seg_figure")
 
 

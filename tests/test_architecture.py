@@ -222,5 +222,6 @@ def test_every_ui_module_a_file_uses_by_name_is_imported_where_it_is_used():
     ui.links first (in a test run, one always has; in a fresh server, none had: Home broke so)."""
     missing = []
     for path in [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").glob("*.py")]:
-        missing += [f"{path.relative_to(ROOT)} uses ui.{m} without importing it" for m in sorted(ui_uses_without_import(ast.parse(path.read_text())))]
+        unimported = ui_uses_without_import(ast.parse(path.read_text()))
+        missing += [f"{path.relative_to(ROOT)} uses ui.{m} without importing it" for m in sorted(unimported)]
     assert missing == []

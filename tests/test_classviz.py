@@ -121,7 +121,8 @@ def test_the_shared_model_is_not_touched():
 
 
 @pytest.mark.parametrize("bad", [
-    dict(steps=-1), dict(learning_rate=0.0), dict(final_lr_fraction=0.0), dict(l2=-1.0), dict(optimiser="lbfgs"), dict(parameterisation="cppn"),
+    dict(steps=-1), dict(learning_rate=0.0), dict(final_lr_fraction=0.0), dict(l2=-1.0), dict(optimiser="lbfgs"),
+                                 dict(parameterisation="cppn"),
     dict(jitter=-2), dict(scales=(1.1, 0.9)), dict(clip_norm_percentile=100.0), dict(blur_every=4, blur_sigma=0.0),
     dict(parameterisation="fourier", decay=0.1),
 ])

@@ -149,7 +149,7 @@ def test_compute_saliency(image_hwc, target, views, reduce, method_options):
 
 
 @FAST
-@given(images, st.one_of(st.sampled_from([l.name for l in feature_layers(MODEL)]), wild_text),
+@given(images, st.one_of(st.sampled_from([layer.name for layer in feature_layers(MODEL)]), wild_text),
        st.one_of(st.none(), wild_ints), st.one_of(st.sampled_from(["deconvnet", "guided", "gradient"]), wild_text))
 def test_reconstruct_from_image(image_hwc, layer, channel, rule):
     _result_or_value_error(lambda: reconstruct_from_image(MODEL, image_hwc, layer=layer, channel=channel, rule=rule))

@@ -59,7 +59,8 @@ def test_a_short_run_shows_progress_then_the_image_curves_and_downloads():
     captions = [e.proto.imgs[0].caption for e in at.get("image")]
     assert any(c.startswith("goldfish: S_c =") for c in captions)
     assert at.get("plotly_chart")
-    assert [b.label for b in at.get("download_button")] == ["PNG", "Animated GIF of the run", "Figure (PNG)", "Figure (SVG)", "Figure (PDF)"]
+    assert [b.label for b in at.get("download_button")] == ["PNG", "Animated GIF of the run", "Figure (PNG)", "Figure (SVG)",
+                                                            "Figure (PDF)"]
 
 
 @pytest.mark.slow

@@ -95,7 +95,8 @@ def test_preset_inputs_made_once_give_the_same_cuts():
     level = pre.normalised_map(saliency, preset)
 
     def reference(hand=None, previous=None):
-        return seg.segment(image, seg.merge_seeds(pre.preset_seeds(saliency, preset), hand), iterations=1 if previous else preset.iterations,
+        return seg.segment(image, seg.merge_seeds(pre.preset_seeds(saliency, preset), hand),
+                           iterations=1 if previous else preset.iterations,
                            gamma=preset.gamma, coarse_side=preset.coarse_side, previous=previous,
                            prior_hw=pre.preset_prior(level, preset), prior_weight=preset.prior_weight,
                            peak_hw=np.unravel_index(int(level.argmax()), level.shape))

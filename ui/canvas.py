@@ -53,7 +53,7 @@ BOX_COLOUR = "#f98c0a"
 
 
 def _hex(code: int) -> str:
-    return "#%02x%02x%02x" % masks.STROKE_COLOURS[code]
+    return "#{:02x}{:02x}{:02x}".format(*masks.STROKE_COLOURS[code])
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

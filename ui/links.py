@@ -7,9 +7,10 @@ model's parameters and the "Link to this view" popover. May import: engine, ``ui
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np

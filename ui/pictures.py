@@ -6,7 +6,7 @@ they are drawn from, and the mask picture. May import: engine, ``ui.images``.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st

@@ -48,7 +48,7 @@ class PixelFeatures:
     image_hw: tuple[int, int]  # the photo's size
 
 
-_COPIES: "weakref.WeakKeyDictionary[nn.Module, nn.Module]" = weakref.WeakKeyDictionary()
+_COPIES: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 

@@ -8,7 +8,7 @@ written into the shared model.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

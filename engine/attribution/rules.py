@@ -102,7 +102,7 @@ class Capture(nn.Module):
         return found
 
 
-_COPIES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+_COPIES: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -172,7 +172,7 @@ class Layer:
     size_hw: tuple[int, int]
 
 
-_LAYERS: "weakref.WeakKeyDictionary[nn.Module, tuple[Layer, ...]]" = weakref.WeakKeyDictionary()
+_LAYERS: weakref.WeakKeyDictionary[nn.Module, tuple[Layer, ...]] = weakref.WeakKeyDictionary()
 
 
 def feature_layers(model: LoadedModel) -> tuple[Layer, ...]:

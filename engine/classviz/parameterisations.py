@@ -19,7 +19,7 @@ that a batch of classes gives exactly the images of the classes run one by one.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch

@@ -15,8 +15,8 @@ name order, summed in float64: the same photos give the same bytes).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image

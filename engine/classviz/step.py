@@ -17,7 +17,7 @@ steps) replayed bitwise equal to eager even in fast math.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -13,7 +13,7 @@ then draws high-frequency patterns. The pieces here make the image robust or nat
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -83,7 +83,8 @@ class ClassVizConfig:
     bounded_range: bool = False  # Mahendran & Vedaldi: keep every pixel a displayable colour
 
     def __post_init__(self) -> None:
-        _require(self.parameterisation in PARAMETERISATIONS, f"parameterisation must be one of {', '.join(PARAMETERISATIONS)}; got {self.parameterisation!r}.")
+        _require(self.parameterisation in PARAMETERISATIONS,
+                 f"parameterisation must be one of {', '.join(PARAMETERISATIONS)}; got {self.parameterisation!r}.")
         _require(self.optimiser in OPTIMISERS, f"optimiser must be one of {', '.join(OPTIMISERS)}; got {self.optimiser!r}.")
         _require(isinstance(self.steps, int) and self.steps >= 0, f"steps must be a whole number ≥ 0; got {self.steps!r}.")
         _require(self.learning_rate > 0, f"learning_rate must be > 0; got {self.learning_rate}.")
@@ -95,7 +96,8 @@ class ClassVizConfig:
             _require(isinstance(value, int) and 0 <= value <= 64, f"{name} must be a whole number of pixels in 0..64; got {value!r}.")
         _require(0 < self.tv_beta <= 4, f"tv_beta must be in (0, 4]; got {self.tv_beta}.")
         _require(self.decay < 1, f"decay must be < 1; got {self.decay}.")
-        _require(len(self.scales) == 2 and 0 < self.scales[0] <= self.scales[1], f"scales must be (low, high) with 0 < low ≤ high; got {self.scales}.")
+        _require(len(self.scales) == 2 and 0 < self.scales[0] <= self.scales[1],
+                 f"scales must be (low, high) with 0 < low ≤ high; got {self.scales}.")
         for name in ("clip_norm_percentile", "clip_contribution_percentile"):
             _require(0 <= getattr(self, name) < 100, f"{name} must be in [0, 100); got {getattr(self, name)}.")
         _require(not (self.blur_every and self.blur_sigma == 0), "blur_every needs blur_sigma > 0.")
@@ -107,8 +109,10 @@ class ClassVizConfig:
         _require(self.crops or (self.crop_scales == (1.0, 1.0) and not self.work_size), "crop_scales and work_size need crops ≥ 1.")
         _require(self.parameterisation != "maco" or self.decorrelate_colour,
                  "maco works in the decorrelated colour basis (its spectrum was measured there): keep decorrelate_colour.")
-        projects = self.decay or self.blur_every or self.clip_norm_percentile or self.clip_contribution_percentile or self.pixel_norm_bound or self.bounded_range
-        _require(self.parameterisation == "pixel" or not projects, "decay, blur, clipping and pixel bounds act on pixels: use the pixel parameterisation.")
+        projects = (self.decay or self.blur_every or self.clip_norm_percentile or self.clip_contribution_percentile or self.pixel_norm_bound
+                    or self.bounded_range)
+        _require(self.parameterisation == "pixel" or not projects,
+                 "decay, blur, clipping and pixel bounds act on pixels: use the pixel parameterisation.")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -250,7 +254,8 @@ def visualise_class(
     if frame_every and stopped and (not frame_steps or frame_steps[-1] != step):
         frames.append(_display(model, image_fn, params))
         frame_steps.append(step)
-    return _result(model, config, seed, indices, _display(model, image_fn, params), scores, probabilities, step, stopped, frames, frame_steps)
+    return _result(model, config, seed, indices, _display(model, image_fn, params), scores, probabilities, step, stopped, frames,
+                   frame_steps)
 
 
 def animation_gif(result: ClassVisualisation, *, frame_ms: int = 80) -> bytes:
@@ -267,7 +272,8 @@ def _check_classes(classes: Sequence[int], count: int) -> list[int]:
     classes = list(classes) if not isinstance(classes, (int, np.integer)) else [classes]
     _require(0 < len(classes) <= MAX_CLASSES, f"Give between 1 and {MAX_CLASSES} classes; got {len(classes)}.")
     for c in classes:
-        _require(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < count, f"Class {c!r} is not an index in 0..{count - 1}.")
+        _require(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c < count,
+                 f"Class {c!r} is not an index in 0..{count - 1}.")
     return [int(c) for c in classes]
 
 
@@ -324,7 +330,8 @@ def _penalty(config: ClassVizConfig, image: torch.Tensor) -> torch.Tensor:
     return penalty
 
 
-def _ascend(model: LoadedModel, config: ClassVizConfig, optimiser: torch.optim.Optimizer, params: list[torch.Tensor], grads: tuple[torch.Tensor, ...], step: int) -> None:
+def _ascend(model: LoadedModel, config: ClassVizConfig, optimiser: torch.optim.Optimizer, params: list[torch.Tensor],
+            grads: tuple[torch.Tensor, ...], step: int) -> None:
     """One optimiser step up the objective, then the pixel projections (Yosinski, Mahendran & Vedaldi)."""
     for param, grad in zip(params, grads):
         param.grad = grad
@@ -364,7 +371,10 @@ def _result(model, config, seed, indices, displayed, scores, probabilities, step
     target = torch.tensor(indices, device=model.device).view(-1, 1)
     with torch.inference_mode():
         logits = model.module(normalise(batch, model.preprocessing)).float()
-    stack = lambda values: np.stack([as_numpy(v) for v in values]) if values else np.zeros((0, len(indices)), np.float32)
+
+    def stack(values):
+        return np.stack([as_numpy(v) for v in values]) if values else np.zeros((0, len(indices)), np.float32)
+
     return ClassVisualisation(
         class_indices=tuple(indices),
         labels=tuple(model.categories[c] for c in indices),

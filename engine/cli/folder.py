@@ -6,8 +6,8 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 from engine.runs import batch
 

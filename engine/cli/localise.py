@@ -49,7 +49,8 @@ def run(args) -> None:
         "guesses": report.guesses, "empty_boxes": report.empty_boxes,
         "split": report.split,  # GT-known (or top-1, and top-5) by instances of the class and by its largest box's size
         "images_per_second": result.new / result.seconds if result.seconds > 0 and result.new else None,
-        "processed": result.new, "seconds": result.seconds, "startup_seconds": result.startup_seconds, "runner": "ray" if args.ray else f"local, {args.jobs} jobs",
+        "processed": result.new, "seconds": result.seconds, "startup_seconds": result.startup_seconds,
+               "runner": "ray" if args.ray else f"local, {args.jobs} jobs",
         "missing_annotations": list(report.missing_annotations),
         "failed": [{"image": name, "reason": reason} for name, reason in report.failed],
         "shard": args.shard, "model": args.model, "weights": args.weights, "settings": preset.settings(),

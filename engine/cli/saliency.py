@@ -17,7 +17,8 @@ def register(subparsers) -> None:
     parser.add_argument("--class", dest="target", default=None, help="class index or exact label (default: top-1)")
     parser.add_argument("--crops", type=int, default=1, choices=(1, 10), help="centre view or the paper's 10 views")
     parser.add_argument("--reduce", default="max-abs", choices=REDUCTIONS, help="channel reduction (default: the paper's max-abs)")
-    parser.add_argument("--method", default="gradient", choices=tuple(attribution.METHODS), help="attribution method (default: %(default)s)")
+    parser.add_argument("--method", default="gradient", choices=tuple(attribution.METHODS),
+                        help="attribution method (default: %(default)s)")
     parser.add_argument("--ig-steps", default="adaptive", help=(
         "Integrated Gradients' steps: adaptive (32, 64, ... 256 until Σ IG is within 5%% of S(x) − S(x')) or a fixed number "
         "(default: %(default)s)"))

@@ -35,7 +35,8 @@ def add_preset_args(parser) -> None:
                         help="foreground seeds at or above this quantile or level, as the preset seeds (default: the preset's)")
     parser.add_argument("--bg", "--bg-quantile", dest="bg", type=float, default=None,
                         help="background seeds at or below this quantile or level (default: the preset's)")
-    parser.add_argument("--hard-seeds", action="store_true", help=f"also clamp the {HARD_QUANTILES[0]}/{HARD_QUANTILES[1]} quantiles as hard seeds")
+    parser.add_argument("--hard-seeds", action="store_true",
+                        help=f"also clamp the {HARD_QUANTILES[0]}/{HARD_QUANTILES[1]} quantiles as hard seeds")
     parser.add_argument("--iterations", type=int, default=None, help="GrabCut rounds (default: the preset's)")
     parser.add_argument("--gamma", type=float, default=None, help="Potts weight at a 256-pixel short side (default: the preset's)")
 

@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     add_model_args(parser)
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=tuple(PRESETS),
                         help="segmentation recipe (default: %(default)s; 'paper' is §3.2 as written)")
-    parser.add_argument("--class", dest="target", default=None, help="one class index or exact label for every photo (default: each photo's top-1)")
+    parser.add_argument("--class", dest="target", default=None,
+                        help="one class index or exact label for every photo (default: each photo's top-1)")
     add_folder_args(parser, out=("OUT_DIR", f"the folder for each photo's <stem>_mask.png, <stem>_seeds.png and <stem>.json, "
                                            f"and {RESULTS} (one line per photo, as each finishes; what --resume reads)"))
     parser.set_defaults(run=run)
@@ -43,7 +44,8 @@ def run(args) -> None:
     failed = [{"image": line["image"], "reason": line["error"]} for line in result.lines if "error" in line]
     print_json({
         "images": len(paths), "written": len(result.lines) - len(failed), "failed": failed,
-        "processed": result.new, "seconds": result.seconds, "startup_seconds": result.startup_seconds, "images_per_second": result.new / result.seconds if result.seconds > 0 and result.new else None,
+        "processed": result.new, "seconds": result.seconds, "startup_seconds": result.startup_seconds,
+                "images_per_second": result.new / result.seconds if result.seconds > 0 and result.new else None,
         "preset": job.preset.name, "model": args.model, "weights": args.weights, "out": str(out_dir), "results": args.out,
         **({"cuts_per_node": result.nodes} if result.nodes else {}),
     })

@@ -24,9 +24,10 @@ import contextlib
 import dataclasses
 import json
 import multiprocessing
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class Proposal:
     payloads: tuple  # one per cut (e.g. a class's saliency map)
     context: Any  # whatever assemble needs besides the cuts' results
 
-    def without_arrays(self) -> "Proposal":
+    def without_arrays(self) -> Proposal:
         """What assembling the line needs, a few bytes: the photo as an empty (H, W, 0) array (its size
         kept), the payloads as Nones (their number kept). Ray's driver gets this; the cuts get the arrays."""
         height, width = self.image_hwc.shape[:2]

@@ -14,8 +14,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from engine.runs.segment_folder import segment_photos
 from engine.runs.workspace import Workspace, WorkspaceError, open_workspace

@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -227,7 +228,7 @@ class LocaliseJob:
     top: int = 5
     gt_known: bool = False
 
-    def stages(self, *, with_model: bool = True) -> "LocaliseStages":
+    def stages(self, *, with_model: bool = True) -> LocaliseStages:
         """The stages; without the model, only ``finish`` and ``assemble`` work (the driver's side)."""
         model = None
         if with_model:  # the driver's side has no model and imports no torch

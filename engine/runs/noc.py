@@ -64,7 +64,7 @@ class NocJob:
         if not 0 <= self.radius <= 100:
             raise ValueError(f"--radius is 0..100 pixels; got {self.radius}.")
 
-    def stages(self, *, with_model: bool = True) -> "NocStages":
+    def stages(self, *, with_model: bool = True) -> NocStages:
         model = None
         if with_model:
             from engine.models import load_model

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 CONNECT_SECONDS = 5.0  # a head that has not taken a TCP connection by then is unreachable (SYN resent at 1 and 3 s)
 GUIDE = "see docs/scaling.md"

@@ -17,7 +17,7 @@ stage; actors and tasks say this in a few lines (docs/scaling.md).
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from engine.runs.batch import Line, Photo, propose_or_fail
 from engine.runs.ray_cluster import join_error

@@ -13,9 +13,9 @@ import functools
 import json
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class SegmentJob:
     device: str | None = None
     cuda_math: str = "exact"
 
-    def stages(self, *, with_model: bool = True) -> "SegmentStages":
+    def stages(self, *, with_model: bool = True) -> SegmentStages:
         if not with_model:  # the driver's side: no torch imported
             return SegmentStages(None, self)
         from engine.models import load_model

@@ -24,8 +24,8 @@ this keeps their balance, and the cut's shape, across resolutions.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import ndimage
@@ -33,7 +33,16 @@ from scipy import ndimage
 from engine.segmentation.gmm import COMPONENTS, EM_ITERATIONS, MAX_SAMPLES, GaussianMixture, fit_gmm, log_likelihood
 from engine.segmentation.graphcut import GridCut, banded_cut, boundary_band
 from engine.segmentation.grids import (  # noqa: F401
-    GAMMA_SHORT_SIDE, PreparedImage, cell_counts, downscale, fitted_shape, prepare_image, resize_codes, shrink_map, upsample)
+    GAMMA_SHORT_SIDE,
+    PreparedImage,
+    cell_counts,
+    downscale,
+    fitted_shape,
+    prepare_image,
+    resize_codes,
+    shrink_map,
+    upsample,
+)
 
 NONE, HAND_BACKGROUND, HAND_FOREGROUND = 0, 1, 2  # what a person paints: hard constraints
 AUTO_BACKGROUND, AUTO_FOREGROUND = 3, 4  # saliency quantiles: fit the colour models only
@@ -168,7 +177,8 @@ def segment(
         return _empty(image_hwc, seeds_hw, gamma, max_side)
     if prepared is None:
         prepared = prepare_image(image_hwc, max_side=max_side, coarse_side=coarse_side, gamma=gamma)
-    elif (prepared.shape_hw, prepared.max_side, prepared.coarse_side, prepared.gamma) != (image_hwc.shape[:2], max_side, min(coarse_side, max_side), gamma):
+    elif ((prepared.shape_hw, prepared.max_side, prepared.coarse_side, prepared.gamma)
+          != (image_hwc.shape[:2], max_side, min(coarse_side, max_side), gamma)):
         raise ValueError("The prepared image was made for another photo size, max_side, coarse_side or γ.")
     prior_unaries = _prior_unaries(prior_hw, prior_weight, seeds_hw.shape, max_side)
     rng = np.random.default_rng(seed)

@@ -11,7 +11,7 @@ problem at 512 px has large low-contrast regions where Boykov-Kolmogorov's searc
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import maxflow
 import numpy as np

@@ -268,7 +268,7 @@ def _rounds(prepared, is_fg, is_pos, is_neg, evidence, previous, contradicts, op
         if coarse_hw != work_hw and (options.band_every or round_ + 1 == options.rounds):
             reach = options.band + int(np.ceil(max(work_hw) / max(coarse_hw)))
             flat_fg, flat_bg = unary_fg.ravel(), unary_bg.ravel()
-            is_fg = banded_cut(is_fg, boundary_band(is_fg, reach), lambda cells: (flat_fg[cells], flat_bg[cells]),
+            is_fg = banded_cut(is_fg, boundary_band(is_fg, reach), lambda cells, fg=flat_fg, bg=flat_bg: (fg[cells], bg[cells]),
                                prepared.work_pairwise, is_pos, is_neg)
         is_fg = keep_clicked(is_fg, is_pos, previous)
     return is_fg

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
@@ -179,7 +180,7 @@ def choose(page, label: str, option: str, tries: int = 3) -> None:
         item = page.get_by_role("option", name=option, exact=True)
         try:
             item.wait_for(state="visible", timeout=5_000)
-        except Exception:  # Playwright's TimeoutError: the menu did not stay open
+        except PlaywrightTimeout:  # the menu did not stay open
             page.keyboard.press("Escape")
             continue
         item.click()

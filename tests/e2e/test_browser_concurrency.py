@@ -67,7 +67,7 @@ def test_eight_sessions_at_once_get_what_each_would_alone(browser, server):
 
         for tab, (file_name, data) in zip(pages, photos):  # all 8 uploads in flight together
             upload(tab, file_name, data)
-        for tab, (file_name, _), (name, views, reduce) in zip(pages, photos, SESSIONS):
+        for tab, (file_name, _), (name, _views, _reduce) in zip(pages, photos, SESSIONS):
             expect(tab.locator('[data-testid="stFileUploader"]').first).to_contain_text(file_name)
             settle(tab, timeout_ms=180_000)
             if name == "saliency":
