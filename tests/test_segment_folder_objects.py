@@ -177,3 +177,18 @@ def test_the_command_writes_several_objects_into_a_workspace_and_a_rerun_adds_no
     capsys.readouterr()
     assert len(space.items()) == summary["objects"]  # the same objects, none twice
 
+
+@pytest.mark.slow
+def test_the_review_page_lists_the_automatic_objects(root, monkeypatch):
+    from tests.test_page_links import open_link
+
+    cut_and_write(root)
+    monkeypatch.setenv("DEEP_INSIDE_WORKSPACE", str(root))
+    at = open_link("pages/review.py", weights="random")
+    table = at.dataframe[1].value  # the photo's objects (the queue's table is the first)
+    assert list(table["object"]) == [0, 1] and list(table["status"]) == ["automatic", "automatic"]
+    assert list(table["category"]) == [LABEL, LABEL]
+    for obj in (1, 0):
+        at.selectbox(key="rev_object_pair").set_value(obj).run()
+        assert not at.exception, at.exception
+        assert any(f"object {obj}: {LABEL}" in c.value for c in at.caption)
