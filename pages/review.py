@@ -77,6 +77,9 @@ def review(stem: str, obj: int, entry, image: ui.images.ImageInput, preset: pre.
         st.rerun()  # a button here moved or saved: the queue, the progress and the photo above change too
     nav = st.container()  # filled below, once the strokes are known: accept / next / previous above the photo
     canvas_key = f"rev_{stem}_{obj}_{entry.version}_{st.session_state.get('rev_reload', 0)}"
+    # segment-folder's object 0 is re-cut from its preset's cut, unless it is one instance of several
+    # (--objects several: its record counts them): the preset's cut may span them all, so it is refined from its first mask
+    by_preset = obj == 0 and "objects" not in entry.record
 
     def automatic_cut():
         saliency = ui.results.cached_saliency(model, image, target=class_index, views=preset.views, method=preset.method)
@@ -84,7 +87,7 @@ def review(stem: str, obj: int, entry, image: ui.images.ImageInput, preset: pre.
 
     def ready_for_input():  # what a first input needs: the map, the automatic cut, the photo's features
         ui.results.cached_pixel_features(model, image)
-        return automatic_cut() if obj == 0 else None
+        return automatic_cut() if by_preset else None
 
     made = {}  # hand seeds' key -> what edited() said, this run (the canvas asks first, then the page)
 
@@ -93,11 +96,11 @@ def review(stem: str, obj: int, entry, image: ui.images.ImageInput, preset: pre.
         if hand.key not in made:
             if hand.seeds_hw is saved_hand or np.array_equal(hand.seeds_hw, saved_hand):
                 made[hand.key] = False, entry.mask_hw, entry.seeds_hw, saved_bbox
-            elif obj == 0:  # segment-folder's object: re-cut from the automatic cut of its preset and class
+            elif by_preset:  # segment-folder's object: re-cut from the automatic cut of its preset and class
                 saliency, base = automatic_cut()
                 after = ui.results.refined_cut(image, saliency, preset, model=model, hand=hand, automatic=base)
                 made[hand.key] = True, after.is_foreground_hw, after.seeds_hw, after.bbox  # seeds: the model's, the strokes over them
-            else:  # an imported or added object: refined from its first mask
+            else:  # an imported, added or further automatic object: refined from its first mask
                 start = workspace.load(stem, 0, obj=obj).mask_hw
                 after = ui.results.refined_from(image, start, f"{workspace.root} {stem} {obj}", model=model, hand=hand)
                 made[hand.key] = True, after.is_foreground_hw, after.seeds_hw, after.bbox
@@ -114,7 +117,7 @@ def review(stem: str, obj: int, entry, image: ui.images.ImageInput, preset: pre.
                    + f": box {bbox}, {area} px ({area / mask.size:.0%} of the photo), green on the canvas"
                    + ("; the photo's other objects outlined in yellow" if others else ""))
     if not changed:  # the map and the automatic cut a first stroke re-cuts from, made while the person looks
-        ui.results.ahead(f"review cut {image.digest} {ui.model.model_key(model)} {preset} {obj == 0}", ready_for_input)
+        ui.results.ahead(f"review cut {image.digest} {ui.model.model_key(model)} {preset} {by_preset}", ready_for_input)
 
     def save(status: str) -> bool:
         try:

@@ -2,8 +2,9 @@
 Zisserman 2013, refined by hand).
 
 An item of the queue is an object, ``(stem, obj)``: a photo's name without its extension and an object id.
-Object 0 is ``segment-folder``'s cut of the photo; objects 1, 2, ... were imported (``python -m engine
-import-segmentations``) or added by a person. A workspace is a folder chosen by the server operator::
+Object 0 is ``segment-folder``'s cut of the photo; objects 1, 2, ... are its further instances of the class
+(``segment-folder --objects several``), were imported (``python -m engine import-segmentations``) or added by
+a person. A workspace is a folder chosen by the server operator::
 
     WORKSPACE/images/<name>.<ext>                           the photos
     WORKSPACE/segmentations/<stem>{.json,_mask.png,_seeds.png}
@@ -11,7 +12,8 @@ import-segmentations``) or added by a person. A workspace is a folder chosen by 
     WORKSPACE/refinements/<stem>/vNNNN/{record.json,mask.png,seeds.png}
         object 0's later versions (v0001, ...)
     WORKSPACE/refinements/<stem>/oNNNN/vNNNN/{record.json,mask.png[,seeds.png]}
-        object NNNN's versions: v0000 "imported" or "added", then the later ones
+        object NNNN's versions: v0000 "automatic" (segment-folder --objects several), "imported" or "added",
+        then the later ones
     WORKSPACE/categories.json                               the imported COCO categories (ids and names)
 
 A later version is "refined", "accepted" or "deleted" (a delete is a version too: nothing is erased), and is
@@ -231,10 +233,12 @@ class Workspace:
         return self.save(stem, mask_hw=old.mask_hw, seeds_hw=old.seeds_hw, record={**record, "reverted_from": version},
                          base_version=base_version, status="refined", obj=obj)
 
-    def delete_object(self, stem: str, obj: int, *, base_version: int) -> int:
-        """A new version of the object marked "deleted" (mask and history kept); SaveConflict as ``save``."""
+    def delete_object(self, stem: str, obj: int, *, base_version: int, by: str | None = None) -> int:
+        """A new version of the object marked "deleted" (mask and history kept); SaveConflict as ``save``.
+        ``by``: a program that withdrew its own object (its record's ``deleted_by``); None: a person."""
         old = self.load(stem, base_version, obj=obj)
-        return self._save(stem, obj, old.mask_hw, old.seeds_hw, old.record, base_version, "deleted")
+        record = old.record if by is None else {**old.record, "deleted_by": by}
+        return self._save(stem, obj, old.mask_hw, old.seeds_hw, record, base_version, "deleted")
 
     def set_category(self, stem: str, obj: int, category: Category, *, base_version: int) -> int:
         """A new version of the object with ``category`` (an accepted object stays accepted)."""
@@ -248,11 +252,11 @@ class Workspace:
     def add_object(self, stem: str, *, mask_hw: np.ndarray, category: Category | None, image: str | None = None,
                    seeds_hw: np.ndarray | None = None, status: str = "added", quality: float | None = None,
                    source: dict | None = None, iscrowd: bool = False, durable: bool = True) -> int:
-        """A new object of the photo ``stem`` (version 0, ``status`` "added" or "imported") and its id. ``image``
+        """A new object of the photo ``stem`` (version 0, ``status`` one of FIRST_STATUSES) and its id. ``image``
         (the photo's name in images/) is needed only when the photo has no object yet; ``durable=False``: no
         fsync (``workspace_files.publish``), for an import that syncs once per photo."""
-        if status not in ("added", "imported"):
-            raise ValueError(f"A new object's status is added or imported; got {status!r}.")
+        if status not in FIRST_STATUSES:
+            raise ValueError(f"A new object's status is {', '.join(FIRST_STATUSES)}; got {status!r}.")
         check_stem(stem)
         image, size = self._photo(stem, image)
         mask = checked_mask(mask_hw, size, stem)
@@ -361,7 +365,7 @@ class Workspace:
             check_record(record, where)
         else:
             check_object_record(record, where)
-        allowed = FIRST_STATUSES[1:] if version == 0 else SAVED_STATUSES + ("deleted",)
+        allowed = FIRST_STATUSES if version == 0 else SAVED_STATUSES + ("deleted",)
         if record.get("status") not in allowed:
             raise WorkspaceError(f"{where}: status is {' or '.join(allowed)}; got {record.get('status')!r}.")
         return record, record["status"], self._photo_path(record, where) if photo else None
