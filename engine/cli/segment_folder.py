@@ -58,7 +58,7 @@ def run(args) -> None:
     print_json({
         "images": len(paths), "written": len(result.lines) - len(failed), "failed": failed,
         "processed": result.new, "seconds": result.seconds, "startup_seconds": result.startup_seconds,
-                "images_per_second": result.new / result.seconds if result.seconds > 0 and result.new else None,
+        "images_per_second": result.new / result.seconds if result.seconds > 0 and result.new else None,
         "preset": job.preset.name, "model": args.model, "weights": args.weights, "out": str(out_dir), "results": args.out,
         **({"objects": sum(line.get("objects", 0) for line in result.lines)} if args.objects == "several" else {}),
         **({"cuts_per_node": result.nodes} if result.nodes else {}),
