@@ -51,6 +51,10 @@ live = {o.obj: o for o in objects if o.status != "deleted"}
 object_key = f"rev_object_{stem}"
 if st.session_state.get("rev_added", (None,))[0] == stem:  # an object added on the last run: open it
     st.session_state[object_key] = st.session_state.pop("rev_added")[1]
+if st.session_state.pop("rev_relabel", False) and object_key in st.session_state:
+    # the chosen object's name changed (category, status): set the value again, or the browser keeps showing the old
+    # name (streamlit/streamlit#13788: a selectbox's shown text is not refreshed when only format_func's output changes)
+    st.session_state[object_key] = st.session_state[object_key]
 if st.session_state.get(object_key) not in live:  # the photo's worst object first
     st.session_state[object_key] = next((o for s, o in keys if s == stem and o in live), next(iter(live)))
 st.dataframe([{"object": o.obj, "category": o.label, "area": o.area, "status": o.status, "version": o.version,
@@ -170,7 +174,7 @@ def review(stem: str, obj: int, entry, image: ui.images.ImageInput, preset: pre.
         versions = workspace.history(stem, obj=obj)
         first = " (automatic)" if obj == 0 else " (first)"
         older = st.selectbox("History", versions[::-1], format_func=lambda v: f"version {v}" + (first if v == 0 else ""),
-                             key=f"rev_history_{stem}_{obj}" if obj else f"rev_history_{stem}")
+                             key=f"rev_history_{stem}_{obj}_{entry.version}")  # each new version opens on itself
         if st.button("Restore this version", key="rev_restore", disabled=older == entry.version):
             try:
                 workspace.revert(stem, older, base_version=entry.version, obj=obj)
@@ -190,6 +194,7 @@ def changed_object(action, done: str) -> None:
         return
     ui.workspace.clear_queue()
     st.session_state["rev_message"] = ("success", done)
+    st.session_state["rev_relabel"] = True
     st.rerun()
 
 

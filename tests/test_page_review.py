@@ -119,11 +119,12 @@ def test_history_restores_an_older_version(workspace):
     workspace.save("b", mask_hw=mask, seeds_hw=seeds, record=entry.record, base_version=0, status="refined")
     at = open_page("pages/review.py")
     assert current(at) == "b"
-    at.selectbox(key="rev_history_b").set_value(0).run()
+    at.selectbox(key="rev_history_b_0_1").set_value(0).run()
     at.button(key="rev_restore").click().run()
     assert not at.exception, at.exception
     restored = workspace.load("b")
     assert restored.version == 2 and (restored.mask_hw == entry.mask_hw).all()
+    assert at.selectbox(key="rev_history_b_0_2").value == 2 and at.button(key="rev_restore").disabled  # opens on the new version
 
 
 def test_a_save_over_newer_work_is_refused_and_the_newer_version_shown(workspace):
