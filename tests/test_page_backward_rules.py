@@ -42,5 +42,6 @@ def test_faithfulness_page_runs_the_checks_on_request_and_shows_completeness():
     finish_job(at, "faith_job")
     charts = [str(c.proto) for c in at.get("plotly_chart")]
     assert len(charts) == 2 and "Spearman" in charts[0] and "gradcam insertion (AUC" in charts[1]
+    at.select_slider(key="faith_ig_steps").set_value(8)  # fixed steps: the adaptive default was checked above
     at.radio(key="faith_baseline").set_value("blurred").run()
     assert not at.exception and len(at.get("plotly_chart")) == 2  # results stay while the request is unchanged

@@ -66,7 +66,7 @@ def test_class_model_figure_is_the_class_images_in_a_grid(made):
 
 
 def test_faithfulness_figure_is_a_row_of_maps_per_method(made):
-    finish_job(open_link("pages/faithfulness.py", methods="gradient,gradcam", stages="1", step="3584", run="1"), "faith_job")
+    finish_job(open_link("pages/faithfulness.py", methods="gradient,gradcam", stages="1", step="3584", ig_steps="8", run="1"), "faith_job")
     check(made, "deletion AUC", "Spearman", panels=2 * 3)  # each method: centre view, trained map, one stage
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from engine.__main__ import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray at a time: no_ray_left_behind counts every raylet
 ray = pytest.importorskip("ray")
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,6 +22,8 @@ import pytest
 
 from engine.__main__ import main
 
+pytestmark = pytest.mark.xdist_group("ray")  # with -n: on the worker that runs tests/test_ray.py, one Ray at a time
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "localisation"
 RAY = Path(sys.executable).with_name("ray")  # the `ray` command of this environment

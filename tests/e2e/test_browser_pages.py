@@ -84,7 +84,7 @@ def test_backward_rules_three_maps_and_reconstructions(page, server):
 
 
 def test_faithfulness_checks_on_an_uploaded_photo(page, server):
-    open_page(page, server.url, "faithfulness")
+    open_page(page, server.url, "faithfulness?ig_steps=8")  # 8 fixed IG steps: the adaptive default is tests/test_page_backward_rules.py's
     upload(page, "my_astronaut.jpg", ASTRONAUT)
     settle(page)
     methods = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Methods")
