@@ -138,6 +138,16 @@ def browse(page, url: str, photo: str, class_index: int, clicks: int, times: dic
         yield lambda: page.evaluate(IDLE_PAGE)
 
 
+def step(waiting: dict, routines: list) -> None:
+    """Step each waiting visitor's generator whose awaited condition holds; drop the finished ones."""
+    for i in list(waiting):
+        if waiting[i]():
+            try:
+                waiting[i] = next(routines[i])
+            except StopIteration:
+                del waiting[i]
+
+
 def drive(routines: list) -> None:
     """Step every visitor's generator whenever what it waits for is done, until all are finished."""
     waiting = {i: next(r) for i, r in enumerate(routines)}
@@ -145,12 +155,7 @@ def drive(routines: list) -> None:
     while waiting:
         if time.monotonic() > deadline:
             raise RuntimeError(f"visitors {sorted(waiting)} not done after {TIMEOUT_S} s")
-        for i in list(waiting):
-            if waiting[i]():
-                try:
-                    waiting[i] = next(routines[i])
-                except StopIteration:
-                    del waiting[i]
+        step(waiting, routines)
         time.sleep(0.05)
 
 
@@ -271,12 +276,7 @@ def main() -> None:
             while waiting and time.monotonic() < deadline:
                 if closed is None and time.monotonic() - started >= args.stay:
                     closed = close([c for c, _ in leavers])[0]
-                for i in list(waiting):
-                    if waiting[i]():
-                        try:
-                            waiting[i] = next(routines[i])
-                        except StopIteration:
-                            del waiting[i]
+                step(waiting, routines)
                 time.sleep(0.05)
             if closed is None:
                 closed = close([c for c, _ in leavers])[0]

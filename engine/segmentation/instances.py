@@ -22,6 +22,7 @@ from PIL import Image
 from scipy import ndimage
 
 from engine.segmentation.cut import bounding_box
+from engine.segmentation.grids import shrink_map
 
 SPLIT_SIDE = 48  # long side of the grid the peaks are found on
 SADDLE = 0.5  # a hill stays separate when its pass to a higher one is below this fraction of its peak
@@ -46,11 +47,7 @@ def peak_basins(level_map: np.ndarray, *, saddle: float = SADDLE, min_peak: floa
     ``presets.normalised_map``); a map with one hill, or a flat one, is one basin."""
     values = np.asarray(level_map, dtype=np.float32)
     h, w = values.shape
-    scale = min(1.0, side / max(h, w))
-    small = values
-    if scale < 1.0:
-        small = np.asarray(Image.fromarray(values, mode="F").resize(
-            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX), np.float32)
+    small = shrink_map(values, side)
     top = float(small.max())
     labels_small, peaks = _flood(small / top if top > 0 else small, saddle, min_peak)
     if labels_small.shape != values.shape:

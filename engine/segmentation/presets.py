@@ -137,13 +137,9 @@ SMOOTHING_SIDE = 128  # the blur's working size (long side)
 
 def _smooth(values_hw: np.ndarray, sigma_fraction: float) -> np.ndarray:
     h, w = values_hw.shape
-    scale = min(1.0, SMOOTHING_SIDE / max(h, w))
-    small = values_hw
-    if scale < 1.0:
-        small = np.asarray(Image.fromarray(values_hw, mode="F").resize(
-            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX), np.float32)
+    small = seg.shrink_map(values_hw, SMOOTHING_SIDE)
     small = ndimage.gaussian_filter(small, sigma_fraction * max(small.shape), mode="nearest")
-    if scale == 1.0:
+    if small.shape == (h, w):
         return small
     return np.asarray(Image.fromarray(small, mode="F").resize((w, h), Image.Resampling.BILINEAR), np.float32)
 

@@ -165,6 +165,15 @@ def after_background_changes(page, action, timeout_ms: int = 60_000) -> None:
     settle(page)
 
 
+def click_photo(page, canvas, yx, shape_hw) -> None:
+    """Click the seed canvas where the photo's pixel ``yx`` (row, column of a ``shape_hw`` photo) is shown, and
+    wait until the canvas shows the mask after it."""
+    box = canvas.bounding_box()
+    x = box["x"] + (yx[1] + 0.5) / shape_hw[1] * box["width"]
+    y = box["y"] + (yx[0] + 0.5) / shape_hw[0] * box["height"]
+    after_background_changes(page, lambda: page.mouse.click(x, y))
+
+
 def image_sources(page) -> str:
     return page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
                             .map(i => i.src).join(' ')""")

@@ -22,6 +22,7 @@ from tests.e2e.browser import (
     after_background_changes,
     as_png,
     canvas_background,
+    click_photo,
     download,
     error_alert,
     expect_no_exception,
@@ -56,12 +57,6 @@ def _deepest(region: np.ndarray) -> tuple[int, int]:
     return int(y), int(x)
 
 
-def _click(page, canvas, yx, shape) -> None:
-    box = canvas.bounding_box()
-    x = box["x"] + (yx[1] + 0.5) / shape[1] * box["width"]
-    y = box["y"] + (yx[0] + 0.5) / shape[0] * box["height"]
-    _after(page, lambda: page.mouse.click(x, y))
-
 
 def test_clicks_move_the_mask_by_region_and_undo_takes_the_last_one_back(page, server):
     open_page(page, server.url, "segmentation")
@@ -75,7 +70,7 @@ def test_clicks_move_the_mask_by_region_and_undo_takes_the_last_one_back(page, s
     canvas.scroll_into_view_if_needed()
     _radio(page, "Click", "not the object")
     inside = _deepest(automatic)
-    _click(page, canvas, inside, automatic.shape)
+    click_photo(page, canvas, inside, automatic.shape)
     removed = _mask(page)
     y, x = inside
     assert not removed[y - 3:y + 4, x - 3:x + 4].any()  # the clicked disc is background
@@ -88,7 +83,7 @@ def test_clicks_move_the_mask_by_region_and_undo_takes_the_last_one_back(page, s
     _radio(page, "Click", "object")
     canvas = page.locator("canvas.upper-canvas").first
     outside = _deepest(~automatic)
-    _click(page, canvas, outside, automatic.shape)
+    click_photo(page, canvas, outside, automatic.shape)
     added = _mask(page)
     y, x = outside
     assert added[y - 3:y + 4, x - 3:x + 4].all()  # the clicked place is the object now
@@ -161,7 +156,7 @@ def test_the_mask_is_drawn_on_the_canvas_and_changes_there_after_a_click(page, s
     canvas = page.locator("canvas.upper-canvas").first
     canvas.scroll_into_view_if_needed()
     _radio(page, "Click", "not the object")
-    _click(page, canvas, _deepest(automatic), automatic.shape)  # returns once the canvas's background has changed
+    click_photo(page, canvas, _deepest(automatic), automatic.shape)  # returns once the canvas's background has changed
     removed = _mask(page)
     assert (automatic & ~removed).sum() > 10 * DISC
     clicked, _ = _mask_on_canvas(page, photo)

@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 
 from engine.runs.workspace import open_workspace
 from tests.e2e.browser import (
-    after_background_changes,
     as_json,
+    click_photo,
     download,
     error_alert,
     expect_no_exception,
@@ -49,13 +49,6 @@ def imported_workspace(tmp_path):
                            str(tmp_path / "instances.json"), "--out", str(root)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return root
-
-
-def _click(page, canvas, yx, shape) -> None:
-    box = canvas.bounding_box()
-    x = box["x"] + (yx[1] + 0.5) / shape[1] * box["width"]
-    y = box["y"] + (yx[0] + 0.5) / shape[0] * box["height"]
-    after_background_changes(page, lambda: page.mouse.click(x, y))
 
 
 def _open(page, expander: str) -> None:
@@ -98,7 +91,7 @@ def test_an_imported_photo_gets_a_second_object_by_two_clicks_with_its_category_
             canvas = page.locator("canvas.upper-canvas").first
             canvas.scroll_into_view_if_needed()
             for yx in CLICKS:  # "object" clicks: each spreads to the region it belongs to, shown on the canvas
-                _click(page, canvas, yx, (300, 451))
+                click_photo(page, canvas, yx, (300, 451))
             expect(page.get_by_text("Re-cut with your strokes")).to_be_visible()
             shot(page, "review_second_object")
 
