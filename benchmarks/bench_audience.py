@@ -92,6 +92,7 @@ CLOCK = """(() => {
     poll();
   };
 })();"""
+CANVAS_WAIT_S = 30  # a segmentation page's canvas, after the page's run has ended
 IDLE_PAGE = """() => { const app = document.querySelector('[data-testid="stApp"]');
   return app && app.getAttribute('data-test-script-state') === 'notRunning' && !document.querySelector('[data-stale="true"]'); }"""
 
@@ -115,6 +116,9 @@ def browse(page, url: str, photo: str, class_index: int, clicks: int, times: dic
         yield lambda: page.evaluate("() => window.__bench && window.__bench.first !== undefined")
         first_picture(name)
         yield lambda: page.evaluate(IDLE_PAGE)
+    # the canvas component mounts a moment after the script's run has ended: wait for it (bounded) before counting it missing
+    appears_by = time.monotonic() + CANVAS_WAIT_S
+    yield lambda: page.locator("canvas.upper-canvas").count() > 0 or time.monotonic() > appears_by
     if page.locator("canvas.upper-canvas").count() == 0 or page.evaluate(ERRORS):
         times["segmentation pages without a canvas"] = times.get("segmentation pages without a canvas", 0) + 1
         return
