@@ -130,7 +130,9 @@ def browse(page, url: str, photo: str, class_index: int, clicks: int, times: dic
     time.sleep(0.3)
     yield lambda: page.evaluate(IDLE_PAGE) and page.locator("canvas.upper-canvas").count() > 0
     for k in range(clicks):
-        box = page.locator("canvas.upper-canvas").first.bounding_box(timeout=STEP_TIMEOUT_MS)
+        canvas = page.locator("canvas.upper-canvas").first
+        canvas.scroll_into_view_if_needed(timeout=STEP_TIMEOUT_MS)  # below the fold at 1400×1100 since the mask's controls sit above it
+        box = canvas.bounding_box(timeout=STEP_TIMEOUT_MS)
         page.evaluate("() => window.__bench.watch()")
         page.mouse.click(box["x"] + box["width"] * (0.5 + 0.1 * (k % 2) - 0.05 * k), box["y"] + box["height"] * (0.45 + 0.08 * k))
         yield lambda: page.evaluate("() => window.__bench.shown !== undefined")
