@@ -206,7 +206,7 @@ def place_objects(space: Workspace, stem: str, masks: Sequence[np.ndarray], *, c
         source = first.get("source") if isinstance(first.get("source"), dict) else {}
         if source.get("made_by") != MADE_BY:
             continue
-        if item.status == "deleted" and space.load(stem, obj=item.obj).record.get("deleted_by") == MADE_BY:
+        if item.status == "deleted" and space.first_record(stem, item.obj, item.version).get("deleted_by") == MADE_BY:
             continue
         mine[item.obj] = ((source.get("mask_sha1"), (first.get("category") or {}).get("name")), item.version)
     ids: list[int] = []

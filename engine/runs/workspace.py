@@ -207,9 +207,10 @@ class Workspace:
         return Entry(stem, image_path, read_mask(self._file(stem, version, "mask", obj), shape), seeds, record,
                      version, status, obj, record_category(record))
 
-    def first_record(self, stem: str, obj: int) -> dict:
-        """Version 0's record of the object: where it came from (``source``), its first quality."""
-        return self._record(stem, obj, 0)[0]
+    def first_record(self, stem: str, obj: int, version: int = 0) -> dict:
+        """A version's record of the object, without its mask or seeds; version 0's (the default) says where it
+        came from (``source``) and its first quality."""
+        return self._record(stem, obj, version, photo=False)[0]
 
     def load_mask(self, item: Item) -> np.ndarray:
         """The bool (H, W) mask of the version ``item`` lists, without reading its record or seeds."""
