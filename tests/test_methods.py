@@ -153,6 +153,23 @@ def test_integrated_gradients_steps_grow_past_a_kink_and_a_fixed_count_stays_fix
     assert check.steps == 32 and check.relative_gap < 1e-5  # S_2 = u is linear: exact at once
 
 
+def test_integrated_gradients_stops_between_passes_when_asked(linear_model):
+    """Adaptive on the kink: 32 steps (2 passes of 16), then 64 (4 passes). Asked before every pass, a stop on
+    the 4th question raises Cancelled after 3 passes; a stop at once runs none."""
+    from engine.stopping import Cancelled
+
+    model, batch = _path_model(linear_model)
+    asked, passes = [], []
+    model.module.register_forward_hook(lambda module, args, out: passes.append(args[0].shape[0]) if args[0].requires_grad else None)
+    with pytest.raises(Cancelled):
+        methods.integrate_gradients(model, batch, 1, batch_size=16, should_stop=lambda: asked.append(1) or len(asked) >= 4)
+    assert len(asked) == 4 and passes == [16, 16, 16]
+    passes.clear()
+    with pytest.raises(Cancelled):
+        methods.integrated_gradients_check(model, np.zeros((16, 16, 3), np.uint8) + 200, target=2, should_stop=lambda: True)
+    assert passes == []
+
+
 def test_integrated_gradients_step_options_are_checked():
     assert methods.step_schedule(methods.ADAPTIVE) == (32, 64, 128, 256)
     assert methods.step_schedule(methods.ADAPTIVE, max_steps=100) == (32, 64, 100)

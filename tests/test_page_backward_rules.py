@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import finish_job, open_page
+from tests.conftest import ROOT, finish_job, open_page
 
 
 def captions(at: AppTest) -> list[str]:
@@ -45,3 +45,26 @@ def test_faithfulness_page_runs_the_checks_on_request_and_shows_completeness():
     at.select_slider(key="faith_ig_steps").set_value(8)  # fixed steps: the adaptive default was checked above
     at.radio(key="faith_baseline").set_value("blurred").run()
     assert not at.exception and len(at.get("plotly_chart")) == 2  # results stay while the request is unchanged
+
+
+def test_faithfulness_completeness_stops_when_its_viewer_has_gone_and_caches_nothing(monkeypatch):
+    """Integrated Gradients' completeness runs on the page's own thread: a viewer gone (tab closed, or on
+    another page) stops it before its next pass, with no error and nothing cached; the viewer back, it runs."""
+    import streamlit as st
+
+    import ui.jobs
+
+    gone, asked = [True], []
+    monkeypatch.setattr(ui.jobs, "viewer_gone", lambda page: lambda: asked.append(page) or gone[0])
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/faithfulness.py").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert asked == ["faithfulness"] and not at.metric  # asked before the first pass: none ran
+    gone[0] = False
+    at.session_state["faith_ig_steps"] = 8
+    at.run()
+    assert not at.exception, at.exception
+    assert [m.label for m in at.metric] == ["Σ IG", "S(x) − S(x')", "Gap", "Steps used"] and at.metric[3].value == "8"
+    assert len(asked) == 1 + 1  # one pass of 8 path images (batches of 48), asked once
