@@ -14,6 +14,7 @@ from engine.attribution.sanity import DEFAULT_METHODS, check_randomisation, meas
 from engine.figures import make_figure
 from engine.models import LoadedModel
 from engine.render import colourise
+from engine.stopping import Cancelled
 
 STEP_CHOICES = {224: "224 px (the protocol: 224 steps, slow on CPU)", 896: "896 px (56 steps)", 3584: "3584 px (14 steps)"}
 IG_STEPS = (ADAPTIVE, 8, 16, 32, 64, 128, 256)  # adaptive: 32, 64, ... until complete within 5%
@@ -46,9 +47,13 @@ def centre(_model: LoadedModel, key: str, _image, digest: str):
     return centre_view(_model, _image)
 
 
+# On the script thread (up to 256 steps: seconds to tens of seconds on a CPU); ``_should_stop`` True (the viewer
+# gone) raises Cancelled between its passes, so a tab that closes meanwhile leaves no work behind.
 @st.cache_data(max_entries=16, show_spinner="Integrating gradients…")
-def completeness(_model: LoadedModel, key: str, _image, digest: str, target: int, baseline: str, steps: int | str, cap: int):
-    return integrated_gradients_check(_model, _image, target=target, baseline=baseline, steps=steps, max_steps=cap)
+def completeness(_model: LoadedModel, key: str, _image, digest: str, target: int, baseline: str, steps: int | str, cap: int,
+                 _should_stop=None):
+    return integrated_gradients_check(_model, _image, target=target, baseline=baseline, steps=steps, max_steps=cap,
+                                      should_stop=_should_stop)
 
 
 st.title("Sanity and faithfulness of saliency maps")
@@ -137,7 +142,11 @@ with ui.links.linked(*IG_LINK):
                                         "(Sundararajan et al.); a number: exactly that many Gauss-Legendre steps. "
                                         f"At most {ig_cap} steps on this server.")
 ui.links.copy_link(link_box)
-gap = completeness(model, key, image.image_hwc, image.digest, target, baseline, ig_steps, ig_cap)
+try:
+    gap = completeness(model, key, image.image_hwc, image.digest, target, baseline, ig_steps, ig_cap,
+                       _should_stop=ui.jobs.viewer_gone("faithfulness"))
+except Cancelled:  # its viewer has gone: nobody to show it to
+    st.stop()
 numbers = st.columns(4)
 numbers[0].metric("Σ IG", f"{gap.attribution_sum:.3f}")
 numbers[1].metric("S(x) − S(x')", f"{gap.score_difference:.3f}", help=f"S(x) = {gap.score:.3f}, S(x') = {gap.baseline_score:.3f}")

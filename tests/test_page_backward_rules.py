@@ -4,7 +4,10 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui.jobs
+from engine.attribution import methods
 from tests.conftest import finish_job, open_page
+from tests.test_page_links import open_link
 
 
 def captions(at: AppTest) -> list[str]:
@@ -45,3 +48,26 @@ def test_faithfulness_page_runs_the_checks_on_request_and_shows_completeness():
     at.select_slider(key="faith_ig_steps").set_value(8)  # fixed steps: the adaptive default was checked above
     at.radio(key="faith_baseline").set_value("blurred").run()
     assert not at.exception and len(at.get("plotly_chart")) == 2  # results stay while the request is unchanged
+
+
+class _AllGone(dict):
+    """ui.jobs' record of closed tabs, as its watcher keeps it, with every session gone long ago."""
+
+    def get(self, key, default=None):
+        return 0.0
+
+
+@pytest.mark.slow
+def test_faithfulness_completeness_is_not_worked_out_for_a_viewer_who_has_gone(monkeypatch):
+    """The completeness check runs on the session's script thread as the page opens: a tab closed meanwhile must
+    not leave it integrating (the server stayed busy for seconds after the leavers had gone, bench_audience)."""
+    passes = []
+    real = methods.score_gradient
+    monkeypatch.setattr(methods, "score_gradient", lambda *args, **kwargs: (passes.append(1), real(*args, **kwargs))[1])
+    monkeypatch.setattr(ui.jobs, "_gone_since", _AllGone())
+    link = dict(image="rocket", baseline="blurred", ig_steps="32")  # a check no other test has cached
+    at = open_link("pages/faithfulness.py", **link)
+    assert not at.metric and not passes  # stopped before its first pass; nothing half-made cached
+    monkeypatch.setattr(ui.jobs, "_gone_since", {})  # the same request, for a viewer who is there
+    at.run()
+    assert not at.exception and [m.label for m in at.metric][-1] == "Steps used" and int(at.metric[3].value) == 32 and passes
