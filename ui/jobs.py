@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import threading
@@ -32,6 +33,7 @@ WATCH_EVERY_S = 0.25
 # A heavy run's thread (and the torch threads it starts, which inherit it) yields the cores to quick views: on
 # Linux a thread's nice value is its own. Quick work (maps, refinements) keeps the normal priority.
 HEAVY_NICE = 10
+TRIM_AFTER_S = 1.0  # runs that end together (every leaver at once) and sessions closed together share one trim
 
 log = logging.getLogger("deep_inside.jobs")
 if not log.handlers:  # the operator's server log: one line per run started and ended
@@ -55,6 +57,7 @@ class Run:
         self.cancel_reason: str | None = None
         self.progress: Any = None
         self._ticket: Ticket | None = None
+        self.ran = not heavy  # a heavy run that left the line never ran
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._work, args=(work,), name=f"run {label}", daemon=True)
 
@@ -88,7 +91,7 @@ class Run:
             if self.heavy:
                 _lower_priority()
                 with _slots().hold(should_stop=self.should_stop, on_wait=self._queued) as ticket:
-                    self._ticket, self.state = ticket, "running"
+                    self._ticket, self.state, self.ran = ticket, "running", True
                     result = work(self)
             else:
                 result = work(self)
@@ -108,14 +111,33 @@ class Run:
             _forget(self)
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, looked up once (find_library runs ldconfig in a child process); None elsewhere."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+
+
 def _give_back_memory() -> None:
     """Return the heap's free pages to the system (glibc's malloc_trim): a finished or stopped run, or a closed
-    session, frees hundreds of MB in its threads' malloc arenas, which glibc otherwise keeps for the process."""
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS): nothing to trim
-        pass
+    session, frees hundreds of MB in its threads' malloc arenas, which glibc otherwise keeps for the process.
+    A trim walks every arena and costs CPU (0.3-0.7 s each on 2 cores after class model runs, py-spy): call
+    ``_give_back_memory_soon``, which lets the runs and sessions that end together share one."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _give_back_memory_soon() -> None:
+    """One trim ``TRIM_AFTER_S`` after the last of the calls that come close together."""
+    with _lock:
+        for waiting in _trim_timer:
+            waiting.cancel()  # no-op once it has begun
+        _trim_timer[:] = [threading.Timer(TRIM_AFTER_S, _give_back_memory)]
+        _trim_timer[0].daemon = True
+        _trim_timer[0].start()
 
 
 def _lower_priority() -> None:
@@ -132,6 +154,7 @@ _sessions: dict[str, str] = {}  # session id -> the page it last entered
 _gone_since: dict[str, float] = {}
 _watcher: list[threading.Thread] = []
 _slot_holder: list[HeavySlots] = []
+_trim_timer: list[threading.Timer] = []  # the latest trim asked for
 
 
 def _slots() -> HeavySlots:
@@ -156,8 +179,8 @@ def _forget(run: Run) -> None:
         _runs.discard(run)
         live = len(_runs)
     why = f" ({run.cancel_reason})" if run.cancel_reason else f" ({run.error})" if run.error else ""
-    if run.heavy:
-        _give_back_memory()
+    if run.heavy and run.ran:
+        _give_back_memory_soon()
     log.info("run ended: %s, %s%s; session %s; live runs: %d", run.label, run.state, why, (run.session_id or "-")[:8], live)
 
 
@@ -250,4 +273,4 @@ def _sweep(now: float) -> None:
             log.info("session %s closed: gone for %.0f s", sid[:8], gone)
             closed = True
     if closed:
-        threading.Timer(1.0, _give_back_memory).start()  # once the event loop has closed them
+        _give_back_memory_soon()  # once the event loop has closed them
