@@ -2,10 +2,11 @@
 
 Owns: every long run a session starts (``start``), on a worker thread; the watcher thread that stops a run
 whose viewer has gone (tab closed, session expired: no websocket for ``VIEWER_GRACE_S``) and closes a
-session gone for ``CLOSE_AFTER_S`` (its session state and uploads freed); stopping a session's runs when
+session gone for ``CLOSE_AFTER_S`` (its session state and uploads freed, and the shared cache entries only it
+held: ``ui.holds``); stopping a session's runs when
 it moves to another page (``page_entered``, called by app.py); the heavy-run slots (``engine.runs.slots``,
 as many as ``ui.limits``' ``heavy_runs``). Quick work (a map, a click's refinement) never comes here.
-May import: ``engine.runs.slots``, ``engine.stopping``, ``ui.limits``; never torch (app.py imports it before
+May import: ``engine.runs.slots``, ``engine.stopping``, ``ui.holds``, ``ui.limits``; never torch (app.py imports it before
 every page, the home page included).
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from engine.runs.slots import HeavySlots, Ticket
 from engine.stopping import Cancelled
+from ui import holds
 from ui.limits import limits
 
 VIEWER_GRACE_S = 1.0  # a websocket gone this long is a viewer gone (a blip reconnects within it)
@@ -251,6 +253,7 @@ def _sweep(now: float) -> None:
         return
     with _lock:
         known = set(_sessions) | {r.session_id for r in _runs if r.session_id is not None}
+    known |= holds.holders()
     closed = False
     for sid in known:
         if server.is_active_session(sid):
@@ -270,7 +273,8 @@ def _sweep(now: float) -> None:
             with _lock:
                 _sessions.pop(sid, None)
             _gone_since.pop(sid, None)
-            log.info("session %s closed: gone for %.0f s", sid[:8], gone)
+            released = holds.let_go(sid)
+            log.info("session %s closed: gone for %.0f s; %d cached entries only it held released", sid[:8], gone, released)
             closed = True
     if closed:
         _give_back_memory_soon()  # once the event loop has closed them
