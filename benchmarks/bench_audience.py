@@ -23,7 +23,14 @@ is decoded; click → mask = from the click's mouseup until the "After edits" pi
 decoded. p95 by nearest rank. Errors: exceptions and error boxes on the pages, tracebacks and errors in
 the server log.
 
+``--only-leavers`` stops after phase 3. ``--trace`` also reports, for phase 3, the server's CPU by thread
+from the close until it is idle (from /proc/<pid>/task; a thread's Python name from ``py-spy dump`` when
+py-spy is on PATH), and records the server with ``py-spy record`` over those seconds (collapsed stacks in
+test-output/bench-audience-leavers.pyspy.txt); py-spy pauses the server for each sample, so the times of
+a traced run are not the benchmark's.
+
     .venv/bin/python benchmarks/bench_audience.py [--browsers 8] [--idle 2] [--clicks 3] [--stay 8]
+    .venv/bin/python benchmarks/bench_audience.py --only-leavers [--trace] [--idle 0]
 """
 from __future__ import annotations
 
@@ -31,8 +38,11 @@ import argparse
 import math
 import os
 import re
+import shutil
 import statistics
+import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +64,7 @@ LEAVERS = ("class_model?classes=1,2,3,4&preset=olah&steps=1000&run=1",
            "faithfulness?methods=gradient,deconvnet,guided,smoothgrad,integrated-gradients,gradcam&stages=12&step=224&run=1")
 IDLE_CORES = 0.1  # the server is idle when it uses less than this over IDLE_WINDOW_S
 IDLE_WINDOW_S = 1.0
+TRACE_S = 15  # --trace: how long after the close
 ERRORS = """() => document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]').length"""
 CLOCK = """(() => {
   const bench = window.__bench = {first: undefined, clickAt: undefined, shown: undefined};
@@ -218,6 +229,138 @@ def leavers_report(log: Path, offset: int, closed: float, count: int) -> str:
     return f"{started} runs started, {len(ended)} ended, at {', '.join(f'{e:.1f}' for e in ended)} s after the tabs closed"
 
 
+class ThreadCpu:
+    """The server's CPU by thread between ``start()`` and ``report()``: /proc/<pid>/task/<tid>/stat, with the
+    threads' Python names from one ``py-spy dump`` per sample when py-spy is on PATH (else the kernel's comm)."""
+
+    def __init__(self, pid: int, out: Path):
+        self.pid, self.out, self.spy = pid, out, shutil.which("py-spy")
+        self.names: dict[int, str] = {}
+        self.record = None
+
+    def cpu(self) -> dict[int, tuple[str, float]]:
+        found = {}
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                comm = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the thread ended meanwhile
+                continue
+            found[int(task.name)] = (comm, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        return found
+
+    def name(self) -> None:
+        if self.spy is None:
+            return
+        dump = subprocess.run([self.spy, "dump", "--pid", str(self.pid), "--nonblocking"], capture_output=True, text=True,
+                              timeout=30).stdout
+        for tid, name in re.findall(r'^Thread (\d+) \(.*?\): "(.*)"$', dump, re.M):
+            self.names[int(tid)] = name
+
+    def start(self, seconds: float) -> None:
+        """Sample every second for ``seconds`` (in a thread), and record the stacks meanwhile."""
+        self.samples = [(time.monotonic(), self.cpu())]
+        if self.spy is not None:
+            self.record = subprocess.Popen([self.spy, "record", "--pid", str(self.pid), "--threads", "--nonblocking", "--format", "raw",
+                                            "--rate", "50", "--duration", str(int(seconds)), "--output", str(self.out)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.thread = threading.Thread(target=self._sample, args=(seconds,), daemon=True)
+        self.thread.start()
+
+    def _sample(self, seconds: float) -> None:
+        while time.monotonic() - self.samples[0][0] < seconds:
+            time.sleep(1.0)
+            self.name()
+            self.samples.append((time.monotonic(), self.cpu()))
+
+    def report(self) -> str:
+        self.thread.join()
+        if self.record is not None:
+            self.record.wait(timeout=120)
+        t0 = self.samples[0][0]
+        lines = []
+        for tid in sorted({t for _, s in self.samples for t in s}):
+            used = [(t - t0, s[tid][1]) for t, s in self.samples if tid in s]
+            total = used[-1][1] - used[0][1]
+            if total >= 0.1:
+                busy = [f"{a:.0f}-{b:.0f} s: {(cb - ca) / (b - a):.1f}" for (a, ca), (b, cb) in zip(used, used[1:]) if cb - ca > 0.05]
+                name = self.names.get(tid, self.samples[-1][1].get(tid, ("?",))[0])
+                lines.append(f"    {tid} {name}: {total:.1f} s CPU; cores by interval: {', '.join(busy)}")
+        return "server CPU by thread after the close (threads using ≥ 0.1 s):\n" + "\n".join(lines) + (
+            f"\n  py-spy record: {self.out}" if self.record is not None else "")
+
+
+def leavers_alone(args, server, chromium) -> None:
+    """Phase 3: the leavers open their heavy links, stay, close; when their runs end and the server is idle."""
+    offset = server.log.stat().st_size
+    leavers = [new_tab(chromium) for _ in range(args.leavers)]
+    for (_, tab), link in zip(leavers, LEAVERS):
+        tab.goto(f"{server.url}/{link}", wait_until="commit")
+    time.sleep(args.stay)
+    closed, since = close([c for c, _ in leavers])
+    cpu = [server_cpu_seconds(server.pid)]
+    tracer = ThreadCpu(server.pid, server.log.parent / "bench-audience-leavers.pyspy.txt") if args.trace else None
+    if tracer is not None:
+        tracer.start(TRACE_S)
+    idle = cpu_back_to_idle(server.pid, since, lambda: len(log_times(server.log, offset, "ended")) >= len(log_times(
+        server.log, offset, "started")), limit_s=30)
+    print(f"leavers alone: {leavers_report(server.log, offset, closed, len(leavers))}; server CPU under {IDLE_CORES} core "
+          + (f"{idle:.1f} s after the close" if idle is not None else "not within 30 s")
+          + f"; server CPU over those {time.monotonic() - since:.0f} s: "
+          + f"{(server_cpu_seconds(server.pid) - cpu[0]) / (time.monotonic() - since):.2f} core")
+    if tracer is not None:
+        print(tracer.report())
+
+
+def crowd(args, server, chromium, idle_times: dict, memory: dict, peak: PeakRss) -> int:
+    """Phases 4 and 5: the leavers and the browsers together, then everyone gone; the errors on the browsers' pages."""
+    offset = server.log.stat().st_size
+    leavers = [new_tab(chromium) for _ in range(args.leavers)]
+    browsers = [new_tab(chromium) for _ in range(args.browsers)]
+    busy_times: dict = {}
+    routines = [browse(tab, server.url, *VISITORS[i], args.clicks, busy_times)
+                for i, (_, tab) in enumerate(browsers)]
+    for (_, tab), link in zip(leavers, LEAVERS):
+        tab.goto(f"{server.url}/{link}", wait_until="commit")
+    started = time.monotonic()
+    first = [next(r) for r in routines]  # the browsers' first pages are asked for now, with the leavers'
+    closed = None
+    waiting = dict(enumerate(first))
+    deadline = started + TIMEOUT_S
+    while waiting and time.monotonic() < deadline:
+        if closed is None and time.monotonic() - started >= args.stay:
+            closed = close([c for c, _ in leavers])[0]
+        step(waiting, routines)
+        time.sleep(0.05)
+    if closed is None:
+        closed = close([c for c, _ in leavers])[0]
+    if waiting:
+        for i in waiting:
+            browsers[i][1].screenshot(path=str(server.log.parent / f"bench-audience-stuck-{i}.png"), full_page=True)
+        raise RuntimeError(f"browsers {sorted(waiting)} not done after {TIMEOUT_S} s (screenshots in {server.log.parent})")
+    left = leavers_report(server.log, offset, closed, len(leavers))
+    errors = sum(tab.evaluate(ERRORS) for _, tab in browsers)
+    print(f"together ({args.leavers} leavers, {args.browsers} browsers): leavers: {left}")
+    for name, values in busy_times.items():
+        if not isinstance(values, list):
+            print(f"  {name}: {values}")
+            continue
+        base = p95(idle_times[name]) if idle_times.get(name) else float("nan")
+        print(f"  {name}: median / p95 {spread(values)}; p95 / idle p95 = {p95(values) / base:.2f}")
+    for context, _ in browsers:
+        context.close()
+    gone = time.monotonic()
+    samples = []
+    while time.monotonic() - gone < 120:
+        time.sleep(5)
+        samples.append((time.monotonic() - gone, rss_bytes(server.pid)))
+    memory["peak"], memory["2 min after"] = peak.stop(), samples[-1][1]
+    print("server memory: " + ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in memory.items())
+          + f" ({memory['2 min after'] / memory['before'] - 1:+.0%} from before); every 5 s after: "
+          + " ".join(f"{v / 2**30:.2f}" for _, v in samples))
+    return errors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--browsers", type=int, default=8)
@@ -225,6 +368,8 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=3)
     parser.add_argument("--stay", type=float, default=8.0)
     parser.add_argument("--leavers", type=int, default=len(LEAVERS))
+    parser.add_argument("--only-leavers", action="store_true", help="stop after phase 3 (the leavers alone)")
+    parser.add_argument("--trace", action="store_true", help="phase 3: the server's CPU by thread after the close (py-spy if on PATH)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -252,64 +397,11 @@ def main() -> None:
             for name, values in idle_times.items():
                 print(f"  {name}: " + (f"median / p95 {spread(values)}" if isinstance(values, list) else str(values)))
 
-            offset = server.log.stat().st_size
-            leavers = [new_tab(chromium) for _ in range(args.leavers)]
-            for (_, tab), link in zip(leavers, LEAVERS):
-                tab.goto(f"{server.url}/{link}", wait_until="commit")
-            time.sleep(args.stay)
-            closed, since = close([c for c, _ in leavers])
-            cpu = [server_cpu_seconds(server.pid)]
-            idle = cpu_back_to_idle(server.pid, since, lambda: len(log_times(server.log, offset, "ended")) >= len(log_times(
-                server.log, offset, "started")), limit_s=30)
-            print(f"leavers alone: {leavers_report(server.log, offset, closed, len(leavers))}; server CPU under {IDLE_CORES} core "
-                  + (f"{idle:.1f} s after the close" if idle is not None else "not within 30 s")
-                  + f"; server CPU over those {time.monotonic() - since:.0f} s: "
-                  + f"{(server_cpu_seconds(server.pid) - cpu[0]) / (time.monotonic() - since):.2f} core")
-
-            offset = server.log.stat().st_size
-            leavers = [new_tab(chromium) for _ in range(args.leavers)]
-            browsers = [new_tab(chromium) for _ in range(args.browsers)]
-            busy_times: dict = {}
-            routines = [browse(tab, server.url, *VISITORS[i], args.clicks, busy_times)
-                        for i, (_, tab) in enumerate(browsers)]
-            for (_, tab), link in zip(leavers, LEAVERS):
-                tab.goto(f"{server.url}/{link}", wait_until="commit")
-            started = time.monotonic()
-            first = [next(r) for r in routines]  # the browsers' first pages are asked for now, with the leavers'
-            closed = None
-            waiting = dict(enumerate(first))
-            deadline = started + TIMEOUT_S
-            while waiting and time.monotonic() < deadline:
-                if closed is None and time.monotonic() - started >= args.stay:
-                    closed = close([c for c, _ in leavers])[0]
-                step(waiting, routines)
-                time.sleep(0.05)
-            if closed is None:
-                closed = close([c for c, _ in leavers])[0]
-            if waiting:
-                for i in waiting:
-                    browsers[i][1].screenshot(path=str(server.log.parent / f"bench-audience-stuck-{i}.png"), full_page=True)
-                raise RuntimeError(f"browsers {sorted(waiting)} not done after {TIMEOUT_S} s (screenshots in {server.log.parent})")
-            left = leavers_report(server.log, offset, closed, len(leavers))
-            errors += sum(tab.evaluate(ERRORS) for _, tab in browsers)
-            print(f"together ({args.leavers} leavers, {args.browsers} browsers): leavers: {left}")
-            for name, values in busy_times.items():
-                if not isinstance(values, list):
-                    print(f"  {name}: {values}")
-                    continue
-                base = p95(idle_times[name]) if idle_times.get(name) else float("nan")
-                print(f"  {name}: median / p95 {spread(values)}; p95 / idle p95 = {p95(values) / base:.2f}")
-            for context, _ in browsers:
-                context.close()
-            gone = time.monotonic()
-            samples = []
-            while time.monotonic() - gone < 120:
-                time.sleep(5)
-                samples.append((time.monotonic() - gone, rss_bytes(server.pid)))
-            memory["peak"], memory["2 min after"] = peak.stop(), samples[-1][1]
-            print("server memory: " + ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in memory.items())
-                  + f" ({memory['2 min after'] / memory['before'] - 1:+.0%} from before); every 5 s after: "
-                  + " ".join(f"{v / 2**30:.2f}" for _, v in samples))
+            leavers_alone(args, server, chromium)
+            if args.only_leavers:
+                peak.stop()
+            else:
+                errors += crowd(args, server, chromium, idle_times, memory, peak)
         finally:
             chromium.close()
         log_problems = log_errors(server.log.read_text())

@@ -47,8 +47,8 @@ def centre(_model: LoadedModel, key: str, _image, digest: str):
     return centre_view(_model, _image)
 
 
-# On the script thread (up to 256 passes on a CPU: seconds to tens of seconds); ``_should_stop`` True (the viewer
-# gone, or on another page) raises Cancelled between passes, and nothing half-made is cached.
+# On the script thread (up to 256 steps: seconds to tens of seconds on a CPU); ``_should_stop`` True (the viewer
+# gone) raises Cancelled between its passes, so a tab that closes meanwhile leaves no work behind.
 @st.cache_data(max_entries=16, show_spinner="Integrating gradients…")
 def completeness(_model: LoadedModel, key: str, _image, digest: str, target: int, baseline: str, steps: int | str, cap: int,
                  _should_stop=None):

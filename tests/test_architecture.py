@@ -118,7 +118,7 @@ print(json.dumps({{"failures": failures, "streamlit": sorted(m for m in sys.modu
 # ---------------------------------------------------------------- the layer above: ui/ and pages/
 # ui's modules in the order they may import each other (a module imports only from earlier levels);
 # pages import ui and engine; nothing imports a page; ui/__init__.py imports no ui module.
-UI_LEVELS = {"state": 0, "images": 1, "links": 1, "model": 2, "pictures": 2, "canvas_frontend": 2, "limits": 2, "canvas": 3,
+UI_LEVELS = {"state": 0, "holds": 0, "images": 1, "links": 1, "model": 2, "pictures": 2, "canvas_frontend": 2, "limits": 2, "canvas": 3,
              "jobs": 3, "results": 4, "inputs": 5, "workspace": 5, "downloads": 5}
 UI_MODULES = sorted(p.stem for p in (ROOT / "ui").glob("*.py") if p.stem != "__init__")
 PAGES = sorted(p.stem for p in (ROOT / "pages").glob("*.py"))

@@ -145,3 +145,26 @@ def test_work_on_the_script_thread_learns_that_its_viewer_left_or_moved_on(one_s
     ui_jobs.page_entered("class_model")
     ui_jobs._gone_since["session-a"] = time.monotonic() - ui_jobs.VIEWER_GRACE_S  # as the watcher records a closed tab
     assert gone()
+
+
+def test_heavy_runs_that_end_together_share_one_trim_and_a_run_that_never_ran_asks_for_none(monkeypatch):
+    """Every leaver's run ends within a second or so: one malloc_trim for all (each walks every arena: CPU),
+    none for a run that left the line before it had a slot."""
+    for earlier in ui_jobs._trim_timer:  # other tests' runs' trims
+        earlier.join(5)
+    trims = []
+    monkeypatch.setattr(ui_jobs, "_malloc_trim", lambda: trims.append)
+    monkeypatch.setattr(ui_jobs, "_slot_holder", [HeavySlots(2)])
+    monkeypatch.setattr(ui_jobs, "_trim_timer", [])
+    runs = [ui_jobs.start("class_model", f"run {i}", _steps()) for i in range(3)]
+    _wait_until(lambda: [r.state for r in runs].count("running") == 2 and sum(r.position for r in runs) == 1)
+    for run in runs:
+        run.cancel("its viewer left")
+    for run in runs:
+        run.thread.join(5)
+    assert [r.ran for r in runs].count(True) == 2 and not trims  # not on the run's thread: after the last one ends
+    ui_jobs._trim_timer[0].join(5)
+    assert trims == [0]
+    quick = ui_jobs.start("saliency", "quick", lambda run: "map", heavy=False)  # quick work frees little: no trim
+    quick.thread.join(5)
+    assert trims == [0] and not ui_jobs._trim_timer[0].is_alive()

@@ -13,6 +13,7 @@ from engine.__main__ import main
 from engine.attribution import methods
 from engine.attribution.registry import METHODS, score_gradient
 from engine.attribution.saliency import compute_saliency
+from engine.stopping import Cancelled
 from engine.views import make_batch
 from tests.conftest import ASSETS, random_image, wrap
 
@@ -153,21 +154,23 @@ def test_integrated_gradients_steps_grow_past_a_kink_and_a_fixed_count_stays_fix
     assert check.steps == 32 and check.relative_gap < 1e-5  # S_2 = u is linear: exact at once
 
 
-def test_integrated_gradients_stops_between_passes_when_asked(linear_model):
-    """Adaptive on the kink: 32 steps (2 passes of 16), then 64 (4 passes). Asked before every pass, a stop on
-    the 4th question raises Cancelled after 3 passes; a stop at once runs none."""
-    from engine.stopping import Cancelled
+def test_integrated_gradients_stops_between_its_passes_when_asked(tiny_convnet):
+    """The faithfulness page's completeness check runs on its session's thread: when the viewer leaves, it stops
+    before its next batch of path points, not after adaptive's hundreds of passes."""
+    asked = []
 
-    model, batch = _path_model(linear_model)
-    asked, passes = [], []
-    model.module.register_forward_hook(lambda module, args, out: passes.append(args[0].shape[0]) if args[0].requires_grad else None)
+    def should_stop():
+        asked.append(True)
+        return len(asked) > 2  # two passes, then stop
+
+    batch = _batch(tiny_convnet)
     with pytest.raises(Cancelled):
-        methods.integrate_gradients(model, batch, 1, batch_size=16, should_stop=lambda: asked.append(1) or len(asked) >= 4)
-    assert len(asked) == 4 and passes == [16, 16, 16]
-    passes.clear()
+        methods.integrate_gradients(tiny_convnet, batch, 0, steps=64, batch_size=8, should_stop=should_stop)  # 8 passes
+    assert len(asked) == 3
     with pytest.raises(Cancelled):
-        methods.integrated_gradients_check(model, np.zeros((16, 16, 3), np.uint8) + 200, target=2, should_stop=lambda: True)
-    assert passes == []
+        methods.integrated_gradients_check(tiny_convnet, random_image(20, 24, 0), target=0, should_stop=lambda: True)
+    unstopped = methods.integrate_gradients(tiny_convnet, batch, 0, steps=64, batch_size=8, should_stop=lambda: False)
+    assert torch.equal(unstopped.attribution, methods.integrate_gradients(tiny_convnet, batch, 0, steps=64, batch_size=8).attribution)
 
 
 def test_integrated_gradients_step_options_are_checked():

@@ -95,6 +95,30 @@ def test_a_waiting_run_that_is_stopped_leaves_the_line_and_the_next_moves_up():
     assert outcome == ["first cancelled", "second ran"] and slots.running == 0
 
 
+def test_a_run_stopped_while_it_waited_does_not_start_when_its_slot_frees():
+    """Every leaver's tab closes at once: the running run ends and frees its slot as the waiting one is told to
+    stop; the waiting one must leave the line, not take the slot and start its (long) work."""
+    slots = HeavySlots(1)
+    stop, outcome, queued = threading.Event(), [], threading.Event()
+    holder = slots.hold()
+    holder.__enter__()
+
+    def waiter():
+        try:
+            with slots.hold(should_stop=stop.is_set, on_wait=lambda t: queued.set()):
+                outcome.append("ran")
+        except Cancelled:
+            outcome.append("cancelled")
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    queued.wait(5)
+    stop.set()
+    holder.__exit__(None, None, None)  # the slot frees as it is told to stop
+    thread.join(5)
+    assert outcome == ["cancelled"] and slots.running == 0 and slots.waiting == 0
+
+
 def test_a_run_that_fails_frees_its_slot():
     slots = HeavySlots(1)
     with pytest.raises(RuntimeError):

@@ -69,9 +69,10 @@ def _canvas_background(digest: str, _image: ImageInput, shape_hw: tuple[int, int
     return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(drawn, quality=PICTURE_QUALITY)).decode("ascii")
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+# A drawing is one session's: its seeds are kept for it alone, and dropped with it (scope="session").
+@st.cache_resource(scope="session", max_entries=4, show_spinner=False)
 def _hand_seeds(drawing_key: str, _png: bytes, shape: tuple[int, int], under_key: str, _under: np.ndarray | None) -> np.ndarray:
-    """The strokes' seeds at the photo's size, shared read-only (cache_data copied 12 MB per rerun at 12 MP,
+    """The strokes' seeds at the photo's size, kept read-only (cache_data copied 12 MB per rerun at 12 MP,
     and a session's refinement history kept copies of its own)."""
     from PIL import Image
 
@@ -80,7 +81,7 @@ def _hand_seeds(drawing_key: str, _png: bytes, shape: tuple[int, int], under_key
     return seeds
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@st.cache_resource(scope="session", max_entries=8, show_spinner=False)
 def _with_clicks_and_box(key: str, _under: np.ndarray | None, shape: tuple[int, int], clicks_: tuple, box) -> np.ndarray:
     """The clicks' discs over ``_under``, then background outside ``box``: a new array (the caller has clicks
     or a box), shared read-only like ``_hand_seeds``."""

@@ -2,16 +2,18 @@
 
 Owns: every long run a session starts (``start``), on a worker thread; the watcher thread that stops a run
 whose viewer has gone (tab closed, session expired: no websocket for ``VIEWER_GRACE_S``) and closes a
-session gone for ``CLOSE_AFTER_S`` (its session state and uploads freed); stopping a session's runs when
+session gone for ``CLOSE_AFTER_S`` (its session state and uploads freed, and the shared cache entries only it
+held: ``ui.holds``); stopping a session's runs when
 it moves to another page (``page_entered``, called by app.py); the heavy-run slots (``engine.runs.slots``,
 as many as ``ui.limits``' ``heavy_runs``). Quick work (a map, a click's refinement) never comes here.
-May import: ``engine.runs.slots``, ``engine.stopping``, ``ui.limits``; never torch (app.py imports it before
+May import: ``engine.runs.slots``, ``engine.stopping``, ``ui.holds``, ``ui.limits``; never torch (app.py imports it before
 every page, the home page included).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import threading
@@ -24,6 +26,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from engine.runs.slots import HeavySlots, Ticket
 from engine.stopping import Cancelled
+from ui import holds
 from ui.limits import limits
 
 VIEWER_GRACE_S = 1.0  # a websocket gone this long is a viewer gone (a blip reconnects within it)
@@ -32,6 +35,7 @@ WATCH_EVERY_S = 0.25
 # A heavy run's thread (and the torch threads it starts, which inherit it) yields the cores to quick views: on
 # Linux a thread's nice value is its own. Quick work (maps, refinements) keeps the normal priority.
 HEAVY_NICE = 10
+TRIM_AFTER_S = 1.0  # runs that end together (every leaver at once) and sessions closed together share one trim
 
 log = logging.getLogger("deep_inside.jobs")
 if not log.handlers:  # the operator's server log: one line per run started and ended
@@ -55,6 +59,7 @@ class Run:
         self.cancel_reason: str | None = None
         self.progress: Any = None
         self._ticket: Ticket | None = None
+        self.ran = not heavy  # a heavy run that left the line never ran
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._work, args=(work,), name=f"run {label}", daemon=True)
 
@@ -88,7 +93,7 @@ class Run:
             if self.heavy:
                 _lower_priority()
                 with _slots().hold(should_stop=self.should_stop, on_wait=self._queued) as ticket:
-                    self._ticket, self.state = ticket, "running"
+                    self._ticket, self.state, self.ran = ticket, "running", True
                     result = work(self)
             else:
                 result = work(self)
@@ -108,14 +113,33 @@ class Run:
             _forget(self)
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, looked up once (find_library runs ldconfig in a child process); None elsewhere."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+
+
 def _give_back_memory() -> None:
     """Return the heap's free pages to the system (glibc's malloc_trim): a finished or stopped run, or a closed
-    session, frees hundreds of MB in its threads' malloc arenas, which glibc otherwise keeps for the process."""
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS): nothing to trim
-        pass
+    session, frees hundreds of MB in its threads' malloc arenas, which glibc otherwise keeps for the process.
+    A trim walks every arena and costs CPU (0.3-0.7 s each on 2 cores after class model runs, py-spy): call
+    ``_give_back_memory_soon``, which lets the runs and sessions that end together share one."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _give_back_memory_soon() -> None:
+    """One trim ``TRIM_AFTER_S`` after the last of the calls that come close together."""
+    with _lock:
+        for waiting in _trim_timer:
+            waiting.cancel()  # no-op once it has begun
+        _trim_timer[:] = [threading.Timer(TRIM_AFTER_S, _give_back_memory)]
+        _trim_timer[0].daemon = True
+        _trim_timer[0].start()
 
 
 def _lower_priority() -> None:
@@ -132,6 +156,7 @@ _sessions: dict[str, str] = {}  # session id -> the page it last entered
 _gone_since: dict[str, float] = {}
 _watcher: list[threading.Thread] = []
 _slot_holder: list[HeavySlots] = []
+_trim_timer: list[threading.Timer] = []  # the latest trim asked for
 
 
 def _slots() -> HeavySlots:
@@ -156,8 +181,8 @@ def _forget(run: Run) -> None:
         _runs.discard(run)
         live = len(_runs)
     why = f" ({run.cancel_reason})" if run.cancel_reason else f" ({run.error})" if run.error else ""
-    if run.heavy:
-        _give_back_memory()
+    if run.heavy and run.ran:
+        _give_back_memory_soon()
     log.info("run ended: %s, %s%s; session %s; live runs: %d", run.label, run.state, why, (run.session_id or "-")[:8], live)
 
 
@@ -228,6 +253,7 @@ def _sweep(now: float) -> None:
         return
     with _lock:
         known = set(_sessions) | {r.session_id for r in _runs if r.session_id is not None}
+    known |= holds.holders()
     closed = False
     for sid in known:
         if server.is_active_session(sid):
@@ -247,7 +273,8 @@ def _sweep(now: float) -> None:
             with _lock:
                 _sessions.pop(sid, None)
             _gone_since.pop(sid, None)
-            log.info("session %s closed: gone for %.0f s", sid[:8], gone)
+            released = holds.let_go(sid)
+            log.info("session %s closed: gone for %.0f s; %d cached entries only it held released", sid[:8], gone, released)
             closed = True
     if closed:
-        threading.Timer(1.0, _give_back_memory).start()  # once the event loop has closed them
+        _give_back_memory_soon()  # once the event loop has closed them

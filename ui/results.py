@@ -2,8 +2,11 @@
 
 Owns: cached predictions, saliency maps (made by a few shared model workers), §3.2 cuts, the per-photo
 network features, the refinement after a person's input (with a short per-session history), and
-``ahead`` (warm a cache in the background). May import: engine, ``ui.state``, ``ui.images``, ``ui.model``,
-``ui.canvas`` (the ``HandSeeds`` a canvas returns).
+``ahead`` (warm a cache in the background). Finished results (maps, cuts) stay cached for whoever asks
+next; what only serves a viewer's clicks and strokes on a photo (its features, refinement grids and cut
+inputs) is held by the sessions that use it and dropped once the last is closed (``ui.holds``); a
+refinement's results are the session's own. May import: engine, ``ui.state``, ``ui.holds``, ``ui.images``,
+``ui.model``, ``ui.canvas`` (the ``HandSeeds`` a canvas returns).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from engine.models import (
 from engine.segmentation import presets
 from engine.segmentation import refine as refinement
 from engine.segmentation.cut import merge_seeds
+from ui import holds
 from ui.canvas import HandSeeds
 from ui.images import ImageInput, frozen
 from ui.model import model_key
@@ -73,6 +77,10 @@ def _saliency_key(image_digest: str, saliency, model: LoadedModel) -> tuple:
     return image_digest, saliency.class_index, saliency.views, saliency.method, model_key(model)
 
 
+def _preset_json(preset: presets.Preset) -> str:
+    return json.dumps({k: v for k, v in dataclasses.asdict(preset).items() if k != "summary"})
+
+
 def _preset_from_json(preset_json: str) -> presets.Preset:
     return presets.Preset(**{**json.loads(preset_json), "summary": ""})
 
@@ -97,9 +105,11 @@ def cached_cut(image: np.ndarray, image_digest: str, saliency, preset: presets.P
     (the cut before the strokes) one re-cut with its colour models, as after a stroke. The map is named by
     what ``cached_saliency`` made it from (photo, class, views, method, ``model``) and the hand seeds by
     ``HandSeeds.key``, not hashed; what does not depend on the strokes (the map's seeds and prior, the
-    prepared photo) is made once per photo and preset."""
-    preset_json = json.dumps({k: v for k, v in dataclasses.asdict(preset).items() if k != "summary"})
+    prepared photo) is made once per photo and preset, and held by this session (``ui.holds``)."""
+    preset_json = _preset_json(preset)
     saliency_key = _saliency_key(image_digest, saliency, model)
+    holds.hold(("cut inputs", image_digest, saliency_key, preset_json),
+               lambda: _preset_inputs.clear(None, image_digest, None, saliency_key, preset_json))
     hand_hw, hand_key = (None, None) if hand is None else (hand.seeds_hw, hand.key)
     return _cut(image, image_digest, saliency.saliency_hw, saliency_key, preset_json, hand_hw, hand_key, previous,
                 None if previous is None else preset_json)
@@ -119,8 +129,11 @@ def _pixel_features(_model: LoadedModel, key: str, _image: np.ndarray, digest: s
 
 
 def cached_pixel_features(model: LoadedModel, image: ImageInput) -> np.ndarray:
-    """``engine.attribution.features.pixel_features`` of the photo, one forward pass, kept per photo and model."""
-    return _pixel_features(model, model_key(model), image.image_hwc, image.digest)
+    """``engine.attribution.features.pixel_features`` of the photo, one forward pass, kept per photo and model
+    while a session that asked for them is open (``ui.holds``)."""
+    key, digest = model_key(model), image.digest  # the release names the entry: it must not keep the photo alive
+    holds.hold(("features", key, digest), lambda: _pixel_features.clear(None, key, None, digest))
+    return _pixel_features(model, key, image.image_hwc, digest)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -128,7 +141,8 @@ def _prepared_for_refine(_image: np.ndarray, digest: str):
     return refinement.prepare_for_refine(_image)
 
 
-@st.cache_resource(max_entries=32, show_spinner="Cutting…")
+# A refinement follows one person's input: the session's own (scope="session": dropped with it).
+@st.cache_resource(scope="session", max_entries=8, show_spinner="Cutting…")
 def _refined(_image, digest, _features, features_key, _hand, hand_key, _previous, previous_key, _automatic, automatic_key,
              _automatic_seeds, options_json):
     options = refinement.RefineOptions(**json.loads(options_json))
@@ -177,6 +191,8 @@ def _refined_with_history(image: ImageInput, model: LoadedModel, hand: HandSeeds
             previous, previous_key = refinement.box_start(photo.shape[:2], hand.box, use_automatic), f"box {hand.box} {hand.box_prior}"
             options = refinement.box_options(options)
     features = cached_pixel_features(model, image)
+    digest = image.digest
+    holds.hold(("refinement grids", digest), lambda: _prepared_for_refine.clear(None, digest))
     result = _refined(photo, image.digest, features, model_key(model), seeds, hand.key, previous, previous_key, use_automatic,
                       f"{automatic_key} {use_automatic is None}", automatic_seeds, json.dumps(dataclasses.asdict(options)))
     history.append((hand.key, seeds, hand.box, hand.box_prior, result))
@@ -199,4 +215,9 @@ def ahead(key: str, work: Callable[[], object]) -> None:
     while it is being made waits for it (the caches lock each key), never makes it twice."""
     # Not a daemon (a thread started by the script thread would inherit its daemon flag): a process that ends
     # waits for it; a daemon thread inside torch when Python finalises aborts the process.
-    threading.Thread(target=_ahead, args=(key, work), name=f"ahead {key}", daemon=False).start()
+    threading.Thread(target=_ahead_for, args=(holds.session_id(), key, work), name=f"ahead {key}", daemon=False).start()
+
+
+def _ahead_for(session: str | None, key: str, work: Callable[[], object]) -> None:
+    with holds.working_for(session):  # what it makes for this session, the session holds
+        _ahead(key, work)

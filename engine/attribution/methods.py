@@ -40,7 +40,7 @@ def _gradients_and_clean_scores(module: torch.nn.Module, rows: torch.Tensor, cle
     """``∂S_target/∂x`` for every row of ``rows`` (N, 3, H, W), ``batch_size`` rows a pass, and ``S_target``
     of ``clean`` (M, 3, H, W) from a separate gradient-free forward. (Riding the clean views along in the
     last gradient pass was measured slower: on CPU a 26-row pass costs about 20% more than a 25-row one.)
-    ``should_stop`` is asked before each pass (``engine.stopping``: True raises ``Cancelled``)."""
+    ``should_stop`` is asked before each pass (``Cancelled``)."""
     grads = []
     for part in rows.split(batch_size):
         check(should_stop)
@@ -159,7 +159,8 @@ def integrate_gradients(model: LoadedModel, batch: torch.Tensor, target: int, *,
     ``steps``: a fixed number of integration steps, or ADAPTIVE (the default): 32, 64, ... up to
     ``max_steps`` until every view's ``|Σ IG − (S(x) − S(x'))| ≤ tolerance·|S(x) − S(x')|`` (as
     Sundararajan et al. suggest); the result says how many steps it used and the gap it reached.
-    ``should_stop`` (``engine.stopping``) is asked before each batch of ``batch_size`` path images.
+    ``should_stop`` (``engine.stopping``) is asked before each batch of ``batch_size`` path points: adaptive
+    steps up to 256 are hundreds of backward passes.
     """
     if not 0 < float(tolerance) < 1:
         raise ValueError(f"tolerance is a fraction of |S(x) − S(x')|, in (0, 1); got {tolerance}.")

@@ -60,7 +60,15 @@ class HeavySlots:
         with self._lock:
             self._waiting.append(ticket)
             told = False
-            while not (self._waiting[0] is ticket and self._running < self.slots):
+            while True:
+                # asked before the slot is taken too: a run stopped while it waited (its viewer gone) must not start
+                # when the slot it waited for frees, which happens at once when every run leaves together
+                if should_stop is not None and should_stop():
+                    self._waiting.remove(ticket)
+                    self._lock.notify_all()  # the one behind may now be first
+                    raise Cancelled("left the queue before its turn")
+                if self._waiting[0] is ticket and self._running < self.slots:
+                    break
                 if not told and on_wait is not None:
                     told = True
                     self._lock.release()  # the callback may read positions
@@ -69,10 +77,6 @@ class HeavySlots:
                     finally:
                         self._lock.acquire()
                     continue
-                if should_stop is not None and should_stop():
-                    self._waiting.remove(ticket)
-                    self._lock.notify_all()  # the one behind may now be first
-                    raise Cancelled("left the queue before its turn")
                 self._lock.wait(self.POLL_S)
             self._waiting.popleft()
             self._running += 1
