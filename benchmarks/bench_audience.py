@@ -23,22 +23,29 @@ is decoded; click → mask = from the click's mouseup until the "After edits" pi
 decoded. p95 by nearest rank. Errors: exceptions and error boxes on the pages, tracebacks and errors in
 the server log.
 
-``--only-leavers`` stops after phase 3. ``--trace`` also reports, for phase 3, the server's CPU by thread
-from the close until it is idle (from /proc/<pid>/task; a thread's Python name from ``py-spy dump`` when
-py-spy is on PATH), and records the server with ``py-spy record`` over those seconds (collapsed stacks in
+``--memory`` starts the server with benchmarks/memory_probe on its PYTHONPATH and prints, after the warm-up and
+2 minutes after everyone left, where its memory is: anonymous and file-backed resident set, glibc's heap (in use,
+free, arenas) and each Streamlit cache's entries and bytes. ``--arena-max N`` starts the server with
+``MALLOC_ARENA_MAX=N`` (glibc's malloc arenas; docs/deployment.md). ``--only-leavers`` stops after phase 3.
+``--trace`` also reports, for phase 3, the server's CPU by thread from the close until it is idle (from
+/proc/<pid>/task; a thread's Python name from ``py-spy dump`` when py-spy is on PATH), and records the
+server with ``py-spy record`` over those seconds (collapsed stacks in
 test-output/bench-audience-leavers.pyspy.txt); py-spy pauses the server for each sample, so the times of
 a traced run are not the benchmark's.
 
     .venv/bin/python benchmarks/bench_audience.py [--browsers 8] [--idle 2] [--clicks 3] [--stay 8]
     .venv/bin/python benchmarks/bench_audience.py --only-leavers [--trace] [--idle 0]
+    .venv/bin/python benchmarks/bench_audience.py --memory [--arena-max 2] [--browsers 4 --idle 1 --leavers 0]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -50,7 +57,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_concurrent_viewers import PeakRss, log_errors, rss_bytes, server_cpu_seconds  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server  # noqa: E402
 
 TIMEOUT_S = 600
 # (photo, class) per browser, the phase-4 browsers first, then the idle ones: each its own map and cut, on one of
@@ -229,6 +236,38 @@ def leavers_report(log: Path, offset: int, closed: float, count: int) -> str:
     return f"{started} runs started, {len(ended)} ended, at {', '.join(f'{e:.1f}' for e in ended)} s after the tabs closed"
 
 
+class MemoryProbe:
+    """benchmarks/memory_probe in the server: ``env()`` for its start, ``read(pid, label)`` a summary line."""
+
+    FOLDER = Path(__file__).resolve().parent / "memory_probe"
+
+    def __init__(self, out: Path):
+        self.out = out
+        out.unlink(missing_ok=True)
+
+    def env(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(self.FOLDER), "MEMPROBE_OUT": str(self.out)}
+
+    def read(self, pid: int, label: str) -> str:
+        lines = lambda: self.out.read_text().splitlines() if self.out.exists() else []  # noqa: E731
+        before, deadline = len(lines()), time.monotonic() + 60
+        os.kill(pid, signal.SIGUSR1)
+        while len(lines()) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if len(lines()) == before:
+            return f"{label}: the probe did not answer"
+        r = json.loads(lines()[-1])
+        if "error" in r:
+            return f"{label}: the probe failed: {r['error']}"
+        mib = lambda n: f"{n / 2**20:.0f}"  # noqa: E731
+        heap, caches = r["heap"], r["caches"]
+        biggest = sorted(caches.items(), key=lambda kv: -kv[1][1])[:10]
+        return (f"{label}: resident {r['VmRSS'] / 2**30:.2f} GiB (anonymous {mib(r['RssAnon'])} MiB, files {mib(r['RssFile'])} MiB); "
+                f"heap {mib(heap['in_use'])} MiB in use, {mib(heap['free'])} MiB free, in {heap['arenas']} arenas; "
+                f"caches {mib(sum(size for _, size in caches.values()))} MiB; sessions {r.get('sessions')}, held entries {r.get('held')}\n"
+                + "\n".join(f"    {name}: {count} entries, {size / 2**20:.1f} MiB" for name, (count, size) in biggest if size >= 2**19))
+
+
 class ThreadCpu:
     """The server's CPU by thread between ``start()`` and ``report()``: /proc/<pid>/task/<tid>/stat, with the
     threads' Python names from one ``py-spy dump`` per sample when py-spy is on PATH (else the kernel's comm)."""
@@ -312,7 +351,7 @@ def leavers_alone(args, server, chromium) -> None:
         print(tracer.report())
 
 
-def crowd(args, server, chromium, idle_times: dict, memory: dict, peak: PeakRss) -> int:
+def crowd(args, server, chromium, idle_times: dict, memory: dict, peak: PeakRss, probe: MemoryProbe | None) -> int:
     """Phases 4 and 5: the leavers and the browsers together, then everyone gone; the errors on the browsers' pages."""
     offset = server.log.stat().st_size
     leavers = [new_tab(chromium) for _ in range(args.leavers)]
@@ -358,6 +397,8 @@ def crowd(args, server, chromium, idle_times: dict, memory: dict, peak: PeakRss)
     print("server memory: " + ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in memory.items())
           + f" ({memory['2 min after'] / memory['before'] - 1:+.0%} from before); every 5 s after: "
           + " ".join(f"{v / 2**30:.2f}" for _, v in samples))
+    if probe is not None:
+        print(probe.read(server.pid, "2 min after"))
     return errors
 
 
@@ -370,12 +411,17 @@ def main() -> None:
     parser.add_argument("--leavers", type=int, default=len(LEAVERS))
     parser.add_argument("--only-leavers", action="store_true", help="stop after phase 3 (the leavers alone)")
     parser.add_argument("--trace", action="store_true", help="phase 3: the server's CPU by thread after the close (py-spy if on PATH)")
+    parser.add_argument("--memory", action="store_true", help="where the server's memory is, before and 2 min after (a probe)")
+    parser.add_argument("--arena-max", type=int, help="MALLOC_ARENA_MAX for the server (default: glibc's, 8 a core)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     print(f"load (1 min) at the start: {os.getloadavg()[0]:.1f}")
     memory, errors = {}, 0
-    with streamlit_server("bench-audience.log") as server, sync_playwright() as playwright:
+    probe = MemoryProbe(ROOT / "test-output" / "bench-audience-memory.jsonl") if args.memory else None
+    env = {**(probe.env() if probe else {}), **({"MALLOC_ARENA_MAX": str(args.arena_max)} if args.arena_max else {})}
+    print(f"server: MALLOC_ARENA_MAX={args.arena_max}" if args.arena_max else "server: glibc's malloc arenas (8 a core)")
+    with streamlit_server("bench-audience.log", env=env) as server, sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             context, page = new_tab(chromium)
@@ -385,6 +431,8 @@ def main() -> None:
             drive([iter([lambda: page.evaluate(IDLE_PAGE) and page.locator('[data-testid="stImage"] img').count() >= 3])])
             context.close()
             memory["before"] = rss_bytes(server.pid)
+            if probe is not None:
+                print(probe.read(server.pid, "after the warm-up"))
             peak = PeakRss(server.pid)
 
             idle_times: dict = {}
@@ -401,7 +449,7 @@ def main() -> None:
             if args.only_leavers:
                 peak.stop()
             else:
-                errors += crowd(args, server, chromium, idle_times, memory, peak)
+                errors += crowd(args, server, chromium, idle_times, memory, peak, probe)
         finally:
             chromium.close()
         log_problems = log_errors(server.log.read_text())
