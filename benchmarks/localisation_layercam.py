@@ -24,6 +24,9 @@ from PIL import Image
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from localisation_boxes import GROUPS  # noqa: E402  (the split's groups, as the box chooser reports them)
 
 from engine.images import load_image  # noqa: E402
 from engine.runs import localisation as loc  # noqa: E402
@@ -35,8 +38,6 @@ SIDE = 320
 LAYERS = ("blocks.2", "blocks.3", "blocks.4", "blocks.5", "bn2.act")
 LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 SMOOTH = 0.02  # Gaussian σ for the LayerCAMs, a fraction of the view's long side (the default preset's)
-GROUPS = {"all": lambda r: True, "one": lambda r: r["instances"] == "one", "several": lambda r: r["instances"] == "several",
-          "small": lambda r: r["size"] == "small", "mid": lambda r: r["size"] == "mid", "large": lambda r: r["size"] == "large"}
 MODEL = None
 
 
