@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
+from streamlit.runtime import Runtime
 
 import ui.results
 from engine.segmentation import presets
@@ -20,7 +22,7 @@ def server(monkeypatch):
     """A stand-in Streamlit server whose sessions are active until the test says otherwise."""
     active, closed = set(), []
     instance = SimpleNamespace(is_active_session=lambda sid: sid in active, clear_user_info_for_session=closed.append)
-    monkeypatch.setattr(holds, "runtime", SimpleNamespace(exists=lambda: True))
+    monkeypatch.setattr(holds, "runtime", SimpleNamespace(exists=lambda: True, get_instance=lambda: instance))
     monkeypatch.setattr(ui_jobs, "runtime", SimpleNamespace(exists=lambda: False, get_instance=lambda: instance))
     for name, empty in (("_sessions", {}), ("_gone_since", {}), ("_trim_timer", [])):
         monkeypatch.setattr(ui_jobs, name, empty)
@@ -47,8 +49,11 @@ def test_nothing_is_recorded_without_a_server_or_a_session(monkeypatch):
     holds.hold("photo", lambda: None)  # this thread has no session (and no server runs)
     with holds.working_for("a"):
         monkeypatch.setattr(holds, "runtime", SimpleNamespace(exists=lambda: False))
-        holds.hold("photo", lambda: None)  # AppTest: no server whose watcher would ever let go
-    assert holds._held == {}
+        holds.hold("photo", lambda: None)  # the command line: no server whose watcher would ever let go
+        stand_in = mock.MagicMock(spec=Runtime)  # what AppTest installs as the Runtime while its script runs
+        monkeypatch.setattr(holds, "runtime", SimpleNamespace(exists=lambda: True, get_instance=lambda: stand_in))
+        holds.hold("photo", lambda: None)
+    assert holds._held == {} and not holds.serving()
 
 
 def test_the_watcher_lets_go_of_a_session_when_it_closes_it(server):

@@ -12,6 +12,7 @@ import pytest
 
 from engine.runs.slots import HeavySlots
 from engine.stopping import check
+from ui import holds as ui_holds
 from ui import jobs as ui_jobs
 from ui.limits import Limits, read_limits
 
@@ -88,6 +89,7 @@ def test_a_run_ends_when_its_viewer_has_gone_and_the_session_is_closed_later(one
     monkeypatch.setattr(ui_jobs, "runtime", SimpleNamespace(exists=lambda: False, get_instance=lambda: server))
     monkeypatch.setattr(ui_jobs, "_sessions", {})
     monkeypatch.setattr(ui_jobs, "_gone_since", {})
+    monkeypatch.setattr(ui_holds, "_held", {})  # what earlier tests in this worker left held is not this server's
     ui_jobs.page_entered("class_model")
     run = ui_jobs.start("class_model", "optimise", _steps())
     _wait_until(lambda: run.state == "running")
@@ -137,6 +139,7 @@ def test_a_heavy_run_yields_the_cores_to_quick_work(one_slot):
 def test_work_on_the_script_thread_learns_that_its_viewer_left_or_moved_on(one_slot, monkeypatch):
     monkeypatch.setattr(ui_jobs, "_sessions", {})
     monkeypatch.setattr(ui_jobs, "_gone_since", {})
+    monkeypatch.setattr(ui_holds, "_held", {})  # what earlier tests in this worker left held is not this server's
     ui_jobs.page_entered("class_model")
     gone = ui_jobs.viewer_gone("class_model")
     assert not gone()

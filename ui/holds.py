@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Hashable, Iterator
+from unittest import mock
 
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -21,6 +22,13 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 _lock = threading.Lock()
 _held: dict[Hashable, tuple[set[str], Callable[[], None]]] = {}  # entry -> (the sessions that use it, how to drop it)
 _behalf = threading.local()
+
+
+def serving(streamlit_runtime=None) -> bool:
+    """A real Streamlit server runs this app. AppTest installs a stand-in Runtime (a mock) for each of its runs,
+    under which ``runtime.exists()`` is true although no server will ever close a session."""
+    rt = streamlit_runtime or runtime
+    return rt.exists() and not isinstance(rt.get_instance(), mock.NonCallableMock)
 
 
 def session_id() -> str | None:
@@ -43,7 +51,7 @@ def hold(key: Hashable, release: Callable[[], None]) -> None:
     """This session uses the cache entry named ``key``; ``release()`` drops it once no live session holds it.
     ``release`` must not refer to the entry's data (a photo's pixels): only to what names it."""
     sid = session_id()
-    if sid is None or not runtime.exists():
+    if sid is None or not serving():
         return
     with _lock:
         _held.setdefault(key, (set(), release))[0].add(sid)

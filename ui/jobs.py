@@ -231,7 +231,7 @@ def page_entered(page: str) -> None:
 
 
 def _ensure_watcher() -> None:
-    if not runtime.exists():  # AppTest: no server, no websockets to watch
+    if not holds.serving(runtime):  # AppTest: no server, no websockets to watch
         return
     with _lock:
         if _watcher and _watcher[0].is_alive():
