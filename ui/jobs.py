@@ -125,7 +125,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 def _give_back_memory() -> None:
     """Return the heap's free pages to the system (glibc's malloc_trim): a finished or stopped run, or a closed
     session, frees hundreds of MB in its threads' malloc arenas, which glibc otherwise keeps for the process.
-    A trim walks every arena and costs CPU (0.3-0.7 s each on 2 cores after class model runs, py-spy): call
+    A trim walks every arena and costs CPU (0.3-1 s each on 2 cores after class model runs, py-spy): call
     ``_give_back_memory_soon``, which lets the runs and sessions that end together share one."""
     trim = _malloc_trim()
     if trim is not None:

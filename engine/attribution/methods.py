@@ -160,7 +160,7 @@ def integrate_gradients(model: LoadedModel, batch: torch.Tensor, target: int, *,
     ``max_steps`` until every view's ``|Σ IG − (S(x) − S(x'))| ≤ tolerance·|S(x) − S(x')|`` (as
     Sundararajan et al. suggest); the result says how many steps it used and the gap it reached.
     ``should_stop`` (``engine.stopping``) is asked before each batch of ``batch_size`` path points: adaptive
-    steps up to 256 are hundreds of backward passes.
+    steps up to 256 are 480 points, ten passes of 48 on a CPU.
     """
     if not 0 < float(tolerance) < 1:
         raise ValueError(f"tolerance is a fraction of |S(x) − S(x')|, in (0, 1); got {tolerance}.")
