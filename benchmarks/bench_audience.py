@@ -56,7 +56,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_concurrent_viewers import PeakRss, log_errors, rss_bytes, server_cpu_seconds  # noqa: E402
+from benchmarks.bench_concurrent_viewers import (  # noqa: E402
+    PeakRss,
+    browser_cpu_seconds,
+    log_errors,
+    machine_cpu_seconds,
+    rss_bytes,
+    server_cpu_seconds,
+)
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server  # noqa: E402
 
 TIMEOUT_S = 600
@@ -362,6 +369,7 @@ def crowd(args, server, chromium, idle_times: dict, memory: dict, peak: PeakRss,
     for (_, tab), link in zip(leavers, LEAVERS):
         tab.goto(f"{server.url}/{link}", wait_until="commit")
     started = time.monotonic()
+    cpu = (server_cpu_seconds(server.pid), browser_cpu_seconds(server.pid), machine_cpu_seconds())
     first = [next(r) for r in routines]  # the browsers' first pages are asked for now, with the leavers'
     closed = None
     waiting = dict(enumerate(first))
@@ -377,6 +385,9 @@ def crowd(args, server, chromium, idle_times: dict, memory: dict, peak: PeakRss,
         for i in waiting:
             browsers[i][1].screenshot(path=str(server.log.parent / f"bench-audience-stuck-{i}.png"), full_page=True)
         raise RuntimeError(f"browsers {sorted(waiting)} not done after {TIMEOUT_S} s (screenshots in {server.log.parent})")
+    spent = [after - before for before, after in zip(cpu, (server_cpu_seconds(server.pid), browser_cpu_seconds(server.pid),
+                                                         machine_cpu_seconds()))]
+    wall = time.monotonic() - started
     left = leavers_report(server.log, offset, closed, len(leavers))
     errors = sum(tab.evaluate(ERRORS) for _, tab in browsers)
     print(f"together ({args.leavers} leavers, {args.browsers} browsers): leavers: {left}")
@@ -386,6 +397,9 @@ def crowd(args, server, chromium, idle_times: dict, memory: dict, peak: PeakRss,
             continue
         base = p95(idle_times[name]) if idle_times.get(name) else float("nan")
         print(f"  {name}: median / p95 {spread(values)}; p95 / idle p95 = {p95(values) / base:.2f}")
+    print(f"  where the machine's CPU went over those {wall:.1f} s ({os.cpu_count()} cores): {spent[2]:.1f} core-s busy; "
+          f"the server {spent[0]:.1f} ({spent[0] / spent[2]:.0%}), Chromium and Playwright {spent[1]:.1f} "
+          f"({spent[1] / spent[2]:.0%}; the leavers' closed tabs not counted), the rest {spent[2] - spent[0] - spent[1]:.1f}")
     for context, _ in browsers:
         context.close()
     gone = time.monotonic()

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from engine import stopping
 from engine.catalog import CUDA_MATH, DEFAULT_MODEL, EFFICIENTNET_LITE, MODEL_NAMES, TORCHVISION_MODELS, WEIGHT_CHOICES  # noqa: F401  (re-exported)
 
 RANDOM_SEED = 0  # "random" weights are seeded so that every run and test sees the same network
@@ -118,7 +119,7 @@ def load_model(name: str = DEFAULT_MODEL, weights: str = "pretrained", *, device
         _load_state_dict_file(module, weights)
     if device.type == "cuda":
         set_cuda_math(math)
-    module = module.to(device).eval().requires_grad_(False)
+    module = stopping.stoppable(module.to(device).eval().requires_grad_(False))
     label = weights if weights in WEIGHT_CHOICES else f"file {Path(weights).name}"
     return LoadedModel(name, label, module, device, preprocessing, imagenet_categories())
 

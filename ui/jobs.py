@@ -25,7 +25,7 @@ from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from engine.runs.slots import HeavySlots, Ticket
-from engine.stopping import Cancelled
+from engine.stopping import Cancelled, watching
 from ui import holds
 from ui.limits import limits
 
@@ -84,6 +84,9 @@ class Run:
             log.info("run stopping: %s (%s); session %s", self.label, reason, (self.session_id or "-")[:8])
         self._stop.set()
 
+    def _cancelled(self) -> bool:
+        return self.cancel_reason is not None
+
     def _queued(self, ticket: Ticket) -> None:
         self._ticket = ticket
 
@@ -94,9 +97,11 @@ class Run:
                 _lower_priority()
                 with _slots().hold(should_stop=self.should_stop, on_wait=self._queued) as ticket:
                     self._ticket, self.state, self.ran = ticket, "running", True
-                    result = work(self)
+                    with watching(self._cancelled):  # a viewer gone drops the result: stop inside the step
+                        result = work(self)
             else:
-                result = work(self)
+                with watching(self._cancelled):
+                    result = work(self)
         except Cancelled:
             pass
         except Exception as exc:  # noqa: BLE001 (a worker's error must reach its page, not end silently with its thread)
