@@ -4,7 +4,8 @@ leave after a few seconds, the others browse; does the work end with its viewers
 One `streamlit run app.py` on a free loopback port (tests/e2e's server helper, the default limits), one
 headless Chromium, a context per visitor; every loop is bounded (``TIMEOUT_S``). Phases:
 
-1. warm-up: one visit to Home and one to the saliency page (torch imported, the model loaded).
+1. warm-up: one visit to Home and one to the saliency page (torch imported, the model loaded); with
+   `--warm-up every-page` also a segmentation page with clicks, its session then left to close.
 2. idle: ``--idle`` browsers, one after another, each doing the browsing round alone: Home, then
    ``saliency?image=P&class=C``, then ``segmentation?image=P&class=C``, Input "Clicks", and ``--clicks``
    "not the object" clicks near the canvas's centre. Each has its own photo and class: no map or cut cached for it.
@@ -65,12 +66,14 @@ from benchmarks.bench_concurrent_viewers import (  # noqa: E402
     server_cpu_seconds,
 )
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server  # noqa: E402
+from ui.jobs import CLOSE_AFTER_S  # noqa: E402  (a session gone this long is closed)
 
 TIMEOUT_S = 600
 # (photo, class) per browser, the phase-4 browsers first, then the idle ones: each its own map and cut, on one of
 # the photo's top-2 classes (the embedded model, centre crop), so that every page has an object to cut
 VISITORS = (("cat", 282), ("espresso", 967), ("astronaut", 560), ("grace_hopper", 400), ("rocket", 657), ("cat", 285),
             ("espresso", 968), ("astronaut", 450), ("grace_hopper", 667), ("rocket", 744))
+WARM_UP_VISITOR = ("astronaut", 0)  # --warm-up every-page: a photo and class no visitor asks for
 STEP_TIMEOUT_MS = 60_000  # a Playwright call that waits for an element
 LEAVERS = ("class_model?classes=1,2,3,4&preset=olah&steps=1000&run=1",
            "class_model?classes=9,99,130,145&preset=olah&steps=1000&run=1",
@@ -426,6 +429,9 @@ def main() -> None:
     parser.add_argument("--only-leavers", action="store_true", help="stop after phase 3 (the leavers alone)")
     parser.add_argument("--trace", action="store_true", help="phase 3: the server's CPU by thread after the close (py-spy if on PATH)")
     parser.add_argument("--memory", action="store_true", help="where the server's memory is, before and 2 min after (a probe)")
+    parser.add_argument("--warm-up", choices=("home-saliency", "every-page"), default="home-saliency",
+                        help="before 'before': Home and a saliency page (default), or also a segmentation page with clicks, "
+                             "its session then closed (libraries and code every page uses first loaded)")
     parser.add_argument("--arena-max", type=int, help="MALLOC_ARENA_MAX for the server (default: glibc's, 8 a core)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -444,6 +450,11 @@ def main() -> None:
             page.goto(f"{server.url}/saliency")
             drive([iter([lambda: page.evaluate(IDLE_PAGE) and page.locator('[data-testid="stImage"] img').count() >= 3])])
             context.close()
+            if args.warm_up == "every-page":  # what a presenter does before the room arrives: each page once, clicks too
+                context, page = new_tab(chromium)
+                drive([browse(page, server.url, *WARM_UP_VISITOR, args.clicks, {})])
+                context.close()
+                time.sleep(CLOSE_AFTER_S + 5)  # its session closed, its per-photo data let go
             memory["before"] = rss_bytes(server.pid)
             if probe is not None:
                 print(probe.read(server.pid, "after the warm-up"))

@@ -46,6 +46,12 @@ def watching(should_stop: ShouldStop | None) -> Iterator[None]:
         _watched.should_stop = previous
 
 
+def checkpoint() -> None:
+    """Raise ``Cancelled`` when this thread's ``watching`` says so: for the work between a network's blocks (a
+    class model step's transforms and its second backward pass)."""
+    check(getattr(_watched, "should_stop", None))
+
+
 def stoppable(module):
     """Ask the thread's ``watching`` before each block of ``module`` (a torch module, returned), forward and
     backward. The blocks are the children of its sequential containers (a timm EfficientNet's 7 stages and 16

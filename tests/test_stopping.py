@@ -100,3 +100,14 @@ def test_a_run_whose_viewer_left_ends_inside_its_step_and_one_stopped_by_its_per
         assert run.state == "cancelled" and ran == ["block 0", "block 1"] and run.result is None
     else:  # the person keeps what the step makes (the class model's on_step decides after it)
         assert run.state == "finished" and len(ran) == 4 and run.result == "the step's image"
+
+
+def test_a_class_model_step_being_dropped_stops_between_its_network_and_its_transforms(tiny_convnet):
+    from engine.classviz.visualise import get_preset, visualise_class
+
+    steps = []
+    with stopping.watching(lambda: True), pytest.raises(Cancelled):  # no block hooks on this model: the step's own checks
+        visualise_class(tiny_convnet, [1], config=get_preset("paper"), on_step=steps.append)
+    assert steps == []  # not one step finished
+    unwatched = visualise_class(tiny_convnet, [1], config=get_preset("paper"), on_step=lambda p: len(steps) < 2 and not steps.append(p))
+    assert unwatched.steps_run == 3  # outside watching it runs until its on_step says stop

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine import stopping
 from engine.classviz import parameterisations, spectrum, transforms
 from engine.classviz.step import make_score_gradient
 from engine.models import LoadedModel, as_numpy
@@ -236,11 +237,14 @@ def visualise_class(
             inputs = transform(image, generators)
             if score_gradient is None:
                 score_gradient = make_score_gradient(model.module, target_rows, tuple(inputs.shape), model.device)
+            stopping.checkpoint()  # a run being dropped (its viewer gone) stops here, between the blocks, and ...
             logits, grad_inputs = score_gradient(inputs.detach())
+            stopping.checkpoint()
             # its gradient is the objective's (the crops' scores averaged per image)
             surrogate = (inputs * grad_inputs).sum() / samples - _penalty(config, image).sum()
             logits = logits.view(len(indices), samples, -1).mean(1)  # (B, classes)
             grads = torch.autograd.grad(surrogate, params)
+        stopping.checkpoint()  # ... after the transforms' backward pass
         _ascend(model, config, optimiser, params, grads, step)
         step += 1
         scores.append(logits.gather(1, target)[:, 0])
