@@ -477,8 +477,14 @@ def main() -> None:
                 errors += crowd(args, server, chromium, idle_times, memory, peak, probe)
         finally:
             chromium.close()
-        log_problems = log_errors(server.log.read_text())
+        server_log = server.log.read_text()
+        log_problems = log_errors(server_log)
     print(f"errors: {errors} on the pages, {log_problems} in the server log; load (1 min) at the end: {os.getloadavg()[0]:.1f}")
+    if log_problems:  # the log is overwritten by the next run: keep what went wrong here
+        lines = server_log.splitlines()
+        for i, line in enumerate(lines):
+            if log_errors(line):
+                print("\n".join(f"  log {j + 1}: {lines[j]}" for j in range(max(0, i - 2), min(len(lines), i + 25))))
 
 
 if __name__ == "__main__":
