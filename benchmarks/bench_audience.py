@@ -253,6 +253,7 @@ class MemoryProbe:
 
     def __init__(self, out: Path):
         self.out = out
+        self.first: dict | None = None  # the first reading: later ones say which object types grew since
         out.unlink(missing_ok=True)
 
     def env(self) -> dict[str, str]:
@@ -272,9 +273,18 @@ class MemoryProbe:
         mib = lambda n: f"{n / 2**20:.0f}"  # noqa: E731
         heap, caches = r["heap"], r["caches"]
         biggest = sorted(caches.items(), key=lambda kv: -kv[1][1])[:10]
+        objects = r.get("objects", {"total": 0, "by_type": {}})
+        if self.first is None:
+            self.first, grown = r, f"Python objects {objects['total']}"
+        else:
+            was = self.first.get("objects", {"total": 0, "by_type": {}})
+            growth = sorted(((n - was["by_type"].get(t, 0), t) for t, n in objects["by_type"].items()), reverse=True)[:8]
+            grown = (f"Python objects {objects['total']} ({objects['total'] - was['total']:+d}); grown most: "
+                     + ", ".join(f"{t} {d:+d}" for d, t in growth if d > 0))
         return (f"{label}: resident {r['VmRSS'] / 2**30:.2f} GiB (anonymous {mib(r['RssAnon'])} MiB, files {mib(r['RssFile'])} MiB); "
                 f"heap {mib(heap['in_use'])} MiB in use, {mib(heap['free'])} MiB free, in {heap['arenas']} arenas; "
                 f"caches {mib(sum(size for _, size in caches.values()))} MiB; sessions {r.get('sessions')}, held entries {r.get('held')}\n"
+                f"    {grown}\n"
                 + "\n".join(f"    {name}: {count} entries, {size / 2**20:.1f} MiB" for name, (count, size) in biggest if size >= 2**19))
 
 

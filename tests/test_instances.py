@@ -146,8 +146,8 @@ def test_a_small_object_on_a_plain_background_gets_its_own_box():
     assert box_iou(box, SMALL) >= 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="issue 30, open: when the map's hill is much wider than the object (a stride-32 "
-                   "Grad-CAM on a small object), the map's prior pulls the whole hill into the cut")
+@pytest.mark.xfail(strict=True, reason="issue 30 (blocked; benchmarks/README.md): when the map's hill is much wider than the object "
+                   "(a stride-32 Grad-CAM on a small object), the map's prior pulls the whole hill into the cut")
 def test_a_small_object_under_a_coarse_map_gets_its_own_box():
     image = photo(200, 300, [SMALL], colour=GREEN)
     saliency = bump(200, 300, 196, 108, 30)  # half-height width 3 times the object's

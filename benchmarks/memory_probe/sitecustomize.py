@@ -1,8 +1,8 @@
 """A memory probe for a benchmark's `streamlit run app.py`: with this folder on PYTHONPATH and MEMPROBE_OUT naming
 a file, SIGUSR1 appends a JSON line to that file: the resident set (anonymous and file-backed), glibc's heap
 (mallinfo2: in use, free; the arenas' count from malloc_info), and each Streamlit cache's entries and bytes
-(numpy arrays, torch tensors, bytes and str inside its values, each buffer counted once), the sessions and
-the entries ui.holds keeps. Python imports this module at start-up (site's sitecustomize); in any other
+(numpy arrays, torch tensors, bytes and str inside its values, each buffer counted once), the sessions,
+the entries ui.holds keeps, and the Python objects by type. Python imports this module at start-up (site's sitecustomize); in any other
 process, or without MEMPROBE_OUT, it does nothing. benchmarks/bench_audience.py --memory uses it.
 """
 import ctypes
@@ -92,11 +92,25 @@ def _caches(seen: set) -> dict:
     return found
 
 
+def _objects() -> dict:
+    """Python objects the collector tracks, by type (the 400 commonest): a session's objects that outlive it show here."""
+    import collections
+    import gc
+
+    def kind(o) -> str:  # a function by where it was defined: closures that outlive their session say whose they are
+        if type(o).__name__ == "function":
+            return f"function {getattr(o, '__module__', None)}.{getattr(o, '__qualname__', '?')}"
+        return f"{type(o).__module__}.{type(o).__qualname__}"
+
+    counts = collections.Counter(kind(o) for o in gc.get_objects())
+    return {"total": sum(counts.values()), "by_type": dict(counts.most_common(400))}
+
+
 def report() -> dict:
     status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith(("VmRSS", "RssAnon", "RssFile")))
     seen: set = set()
     out = {key: int(value.split()[0]) * 1024 for key, value in status.items()}
-    out.update(heap=_heap(), caches=_caches(seen))
+    out.update(heap=_heap(), caches=_caches(seen), objects=_objects())
     from streamlit import runtime
 
     if runtime.exists():
