@@ -7,7 +7,7 @@ between its steps; when it answers True the run raises ``Cancelled`` and leaves 
 
 A step can be long: one class model step of 4 classes is a forward and backward pass of a batch, and on a
 machine busy with other work it has taken 18 s at a heavy run's lower priority. Within ``watching(should_stop)``
-a network made ``stoppable`` (every loaded model is) asks ``should_stop`` before each of its blocks in the
+a network made ``stoppable`` (every loaded model is) asks ``should_stop`` after each of its blocks in the
 forward pass and again as the backward pass reaches each block, so a run whose result is to be dropped ends
 within one block. No torch here: ``ui.jobs`` imports this before anything loads torch.
 """
@@ -53,10 +53,11 @@ def checkpoint() -> None:
 
 
 def stoppable(module):
-    """Ask the thread's ``watching`` before each block of ``module`` (a torch module, returned), forward and
-    backward. The blocks are the children of its sequential containers (a timm EfficientNet's 7 stages and 16
-    blocks, a VGG's layers, a ResNet's stages and blocks): a few dozen hooks, each an attribute read when
-    nothing is watched. Hooks go on at load, before the model is shared."""
+    """Ask the thread's ``watching`` after each block of ``module`` (a torch module, returned) in the forward
+    pass, and as the backward pass reaches each block. The blocks are the children of its sequential
+    containers (a timm EfficientNet's 7 stages and 16 blocks, a VGG's layers, a ResNet's stages and blocks):
+    a few dozen hooks, each an attribute read when nothing is watched. Hooks go on at load, before the model
+    is shared."""
     containers = [m for m in module.modules() if type(m).__name__ in ("Sequential", "ModuleList")]
     blocks = {id(child): child for container in containers for child in container.children()}
     for block in blocks.values():

@@ -93,14 +93,13 @@ class Run:
     def _work(self, work: Callable[[Run], Any]) -> None:
         result = None
         try:
-            if self.heavy:
-                _lower_priority()
-                with _slots().hold(should_stop=self.should_stop, on_wait=self._queued) as ticket:
-                    self._ticket, self.state, self.ran = ticket, "running", True
-                    with watching(self._cancelled):  # a viewer gone drops the result: stop inside the step
+            with watching(self._cancelled):  # a viewer gone drops the result: the model stops inside the step
+                if self.heavy:
+                    _lower_priority()
+                    with _slots().hold(should_stop=self.should_stop, on_wait=self._queued) as ticket:
+                        self._ticket, self.state, self.ran = ticket, "running", True
                         result = work(self)
-            else:
-                with watching(self._cancelled):
+                else:
                     result = work(self)
         except Cancelled:
             pass
