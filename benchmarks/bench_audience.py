@@ -490,11 +490,10 @@ def main() -> None:
         server_log = server.log.read_text()
         log_problems = log_errors(server_log)
     print(f"errors: {errors} on the pages, {log_problems} in the server log; load (1 min) at the end: {os.getloadavg()[0]:.1f}")
-    if log_problems:  # the log is overwritten by the next run: keep what went wrong here
+    if log_problems:  # the log is overwritten by the next run: keep what went wrong here, each line once
         lines = server_log.splitlines()
-        for i, line in enumerate(lines):
-            if log_errors(line):
-                print("\n".join(f"  log {j + 1}: {lines[j]}" for j in range(max(0, i - 2), min(len(lines), i + 25))))
+        shown = sorted({j for i, line in enumerate(lines) if log_errors(line) for j in range(max(0, i - 2), min(len(lines), i + 25))})
+        print("\n".join(f"  log {j + 1}: {lines[j]}" for j in shown))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ def server(monkeypatch):
     instance = SimpleNamespace(is_active_session=lambda sid: sid in active, clear_user_info_for_session=closed.append)
     monkeypatch.setattr(holds, "runtime", SimpleNamespace(exists=lambda: True, get_instance=lambda: instance))
     monkeypatch.setattr(ui_jobs, "runtime", SimpleNamespace(exists=lambda: False, get_instance=lambda: instance))
+    monkeypatch.setattr(ui_jobs, "_ensure_watcher", lambda: None)  # no watcher thread: each test sweeps by hand
     for name, empty in (("_sessions", {}), ("_gone_since", {}), ("_trim_timer", [])):
         monkeypatch.setattr(ui_jobs, name, empty)
     monkeypatch.setattr(ui_jobs, "_malloc_trim", lambda: None)

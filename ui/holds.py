@@ -24,11 +24,10 @@ _held: dict[Hashable, tuple[set[str], Callable[[], None]]] = {}  # entry -> (the
 _behalf = threading.local()
 
 
-def serving(streamlit_runtime=None) -> bool:
+def serving() -> bool:
     """A real Streamlit server runs this app. AppTest installs a stand-in Runtime (a mock) for each of its runs,
     under which ``runtime.exists()`` is true although no server will ever close a session."""
-    rt = streamlit_runtime or runtime
-    return rt.exists() and not isinstance(rt.get_instance(), mock.NonCallableMock)
+    return runtime.exists() and not isinstance(runtime.get_instance(), mock.NonCallableMock)
 
 
 def session_id() -> str | None:

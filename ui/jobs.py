@@ -235,7 +235,7 @@ def page_entered(page: str) -> None:
 
 
 def _ensure_watcher() -> None:
-    if not holds.serving(runtime):  # AppTest: no server, no websockets to watch
+    if not holds.serving():  # AppTest or the command line: no server, no websockets to watch
         return
     with _lock:
         if _watcher and _watcher[0].is_alive():
